@@ -1,0 +1,360 @@
+"""The ``seawall`` command. Every user mistake ends in one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import embedded
+from .config import ConfigError, LoadedSettings, load_settings
+from .embedded import EmbeddedError
+from .errors import PayloadError, SeawallError
+from .events import LEVELS
+from .handlers import default_registry
+from .models import JobState
+from .producer import JobOutcome, Producer
+from .runtime import Runtime, resolve
+
+PROG = "seawall"
+
+
+# -- parsing -------------------------------------------------------------------
+
+
+def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    g = parser.add_argument_group("global options")
+    g.add_argument("--redis-url", default=default, help="Redis URL (default: the embedded server)")
+    g.add_argument("--namespace", default=default, help="key namespace (default: seawall)")
+    g.add_argument("--queue", default=default, help="queue name (default: default)")
+    g.add_argument("--config", default=default, metavar="FILE", help="TOML config file")
+    g.add_argument("--log-file", default=default, metavar="FILE", help="write JSON log lines here instead of stderr")
+    g.add_argument("--log-level", default=default, choices=sorted(LEVELS, key=LEVELS.get), help="least level logged")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Seawall: a hardened Redis job queue and its console.")
+    _global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+
+    p = add("tui", "open the console (the default command)")
+    p.add_argument("--read-only", action="store_true", help="hide every mutating action")
+    p = add("config", "print every effective setting and where it came from")
+    p.add_argument("--json", action="store_true", help="one JSON object per setting")
+    p = add("ping", "check Redis: version, round-trip latency, URL")
+    p.add_argument("--json", action="store_true")
+    p = add("submit", "submit jobs; with --wait, collect their results")
+    p.add_argument("--handler", required=True, help="handler name, e.g. echo, sleep, fail, flaky, notes.cards")
+    p.add_argument("--payload", default="null", help="job payload as JSON (default: null)")
+    p.add_argument("--count", type=_positive_int, default=1, help="how many jobs (default: 1)")
+    p.add_argument("--wait", action="store_true", help="wait for every result")
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="S", help="seconds to wait per job")
+    p.add_argument("--json", action="store_true", help="one JSON line per job")
+    p = add("worker", "run a worker until SIGTERM (or, with --burst, until the queue is empty)")
+    p.add_argument("--concurrency", type=_positive_int, default=1, metavar="N", help="jobs run at once (default: 1)")
+    p.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    p.add_argument("--worker-id", default=None, help="worker id (default: host-pid-random)")
+    p = add("notes", "turn every markdown note under DIR into flashcards, using workers")
+    p.add_argument("dir", metavar="DIR", help="folder of .md notes")
+    p.add_argument("--workers", type=_non_negative_int, default=2, metavar="N",
+                   help="worker subprocesses to launch for the run (default: 2; 0 = use running workers)")
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="S", help="seconds to wait per note")
+    p.add_argument("--json", action="store_true", help="one JSON line per note")
+    p = add("embedded", "manage the embedded Redis server")
+    p.add_argument("action", choices=["status", "start", "stop"], help="what to do")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} must be more than 0")
+    return value
+
+
+# -- entry point -----------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "tui"
+    try:
+        loaded = load_settings(
+            {"redis_url": args.redis_url, "namespace": args.namespace, "queue": args.queue},
+            config_file=args.config,
+        )
+        handler = COMMANDS[command]
+        return handler(args, loaded)
+    except ConfigError as exc:
+        return _fail(f"config: {exc}", 2)
+    except PayloadError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except (SeawallError, EmbeddedError) as exc:
+        return _fail(str(exc), getattr(exc, "exit_code", 1))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _runtime(args: argparse.Namespace, loaded: LoadedSettings, default_level: str = "warning") -> tuple[Runtime, Any]:
+    runtime = resolve(loaded)
+    events = runtime.event_log(args.log_level or default_level, args.log_file)
+    return runtime, events
+
+
+def _run(coro_factory: Callable[[], Any]) -> Any:
+    """Run a coroutine; SIGTERM and SIGHUP end it like Ctrl-C, so cleanup runs."""
+
+    async def runner() -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await coro_factory()
+        except asyncio.CancelledError:
+            raise KeyboardInterrupt from None
+
+    return asyncio.run(runner())
+
+
+# -- commands --------------------------------------------------------------------
+
+
+def cmd_config(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    rows = loaded.describe()
+    if args.json:
+        for name, value, source in rows:
+            print(json.dumps({"name": name, "value": value, "source": source}))
+        return 0
+    width = max(len(r[0]) for r in rows)
+    vwidth = max(len(r[1]) for r in rows)
+    print(f"# config file: {loaded.config_file or 'none'}")
+    for name, value, source in rows:
+        print(f"{name:<{width}}  {value:<{vwidth}}  {source}")
+    return 0
+
+
+def cmd_ping(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    runtime, events = _runtime(args, loaded)
+
+    async def ping() -> dict[str, Any]:
+        async with Producer(runtime.settings, runtime.url, events) as producer:
+            latency = min([await producer.link.ping() for _ in range(3)])
+            return {"url": runtime.shown_url, "version": producer.server_version,
+                    "latency_ms": round(latency * 1000, 3), "embedded": runtime.embedded}
+
+    info = _run(ping)
+    if args.json:
+        print(json.dumps(info))
+    else:
+        where = " (embedded)" if info["embedded"] else ""
+        print(f"PONG from Redis {info['version']} at {info['url']}{where}: {info['latency_ms']:.3f} ms")
+    return 0
+
+
+def _parse_payload(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"--payload is not valid JSON ({exc.msg} at character {exc.pos}): "
+                           "pass JSON, e.g. --payload '{\"seconds\": 1}'") from None
+
+
+def _check_handler(name: str) -> None:
+    known = default_registry().names()
+    if name not in known:
+        raise PayloadError(f"--handler {name!r} is not registered; choose one of: {', '.join(known)}")
+
+
+def _outcome_json(o: JobOutcome) -> dict[str, Any]:
+    r = o.result
+    return {"job_id": o.job_id, "state": o.state.value, "latency_ms": round(o.latency * 1000, 3),
+            "value": r.value if r else None, "error_type": r.error_type if r else None,
+            "error": r.error if r else None, "attempts": r.attempts if r else None}
+
+
+def cmd_submit(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    payload = _parse_payload(args.payload)
+    _check_handler(args.handler)
+    runtime, events = _runtime(args, loaded)
+
+    async def submit() -> list[JobOutcome]:
+        async with Producer(runtime.settings, runtime.url, events) as producer:
+            jobs = [await producer.submit(args.handler, payload, wait_seconds=args.timeout) for _ in range(args.count)]
+            if not args.wait:
+                for job in jobs:
+                    print(json.dumps({"job_id": job.id, "state": "queued"}) if args.json else job.id)
+                return []
+            return await producer.wait_all(lambda o: _print_outcome(o, args.json))
+
+    outcomes = _run(submit)
+    if args.wait and not args.json:
+        ok = sum(o.ok for o in outcomes)
+        print(f"{ok} of {len(outcomes)} jobs succeeded", file=sys.stderr)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def _print_outcome(o: JobOutcome, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(_outcome_json(o)), flush=True)
+        return
+    r = o.result
+    detail = json.dumps(r.value) if r and r.ok else (f"{r.error_type}: {r.error}" if r else "no result before the deadline")
+    print(f"{o.job_id}  {o.state.value}  {o.latency * 1000:.1f} ms  {detail[:200]}", flush=True)
+
+
+def cmd_worker(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    from .worker import Worker  # noqa: PLC0415
+
+    runtime, events = _runtime(args, loaded, default_level="info")
+
+    async def serve() -> int:
+        worker = Worker(runtime.settings, runtime.url, events, default_registry(), worker_id=args.worker_id,
+                        concurrency=args.concurrency, burst=args.burst)
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        signals = {"count": 0}
+
+        def on_signal() -> None:
+            signals["count"] += 1
+            if signals["count"] == 1:
+                worker.request_stop()
+            else:
+                task.cancel()  # a second signal: stop now (jobs go back on the queue)
+
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, on_signal)
+        try:
+            return await worker.run()
+        except asyncio.CancelledError:
+            return 0
+
+    return asyncio.run(serve())
+
+
+def cmd_notes(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    from .notes import note_payload  # noqa: PLC0415
+    from .procs import WorkerProcesses  # noqa: PLC0415
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        raise PayloadError(f"DIR {str(root)!r} is not a folder: pass a folder of .md notes")
+    files = sorted(p for p in root.rglob("*.md") if p.is_file())
+    if not files:
+        raise PayloadError(f"no .md notes under {str(root)!r}")
+    runtime, events = _runtime(args, loaded)
+    started = time.monotonic()
+
+    async def process() -> list[JobOutcome]:
+        async with Producer(runtime.settings, runtime.url, events) as producer, \
+                WorkerProcesses(runtime, args.workers, log_level="info" if args.log_file else "error",
+                                log_file=args.log_file):
+            for path in files:
+                rel = path.relative_to(root).as_posix()
+                try:
+                    payload = note_payload(path, rel)
+                except OSError as exc:
+                    print(f"{rel}: cannot read: {exc.strerror}", file=sys.stderr)
+                    continue
+                await producer.submit("notes.cards", payload, name=rel, wait_seconds=args.timeout)
+            return await producer.wait_all()
+
+    outcomes = _run(process)
+    elapsed = time.monotonic() - started
+    return _notes_report(outcomes, len(files), elapsed, args.json)
+
+
+def _notes_report(outcomes: list[JobOutcome], total: int, elapsed: float, as_json: bool) -> int:
+    cards = errors = 0
+    lines = []
+    for o in sorted(outcomes, key=lambda o: o.job.payload.get("path", "")):
+        path = o.job.payload.get("path", o.job_id)
+        n = len(o.result.value.get("cards", [])) if o.ok and isinstance(o.result.value, dict) else 0
+        cards += n
+        if not o.ok:
+            errors += 1
+        row = _outcome_json(o) | {"path": path, "cards": n}
+        row.pop("value")
+        lines.append(row)
+    answered = sum(o.state is not JobState.TIMED_OUT for o in outcomes)
+    if as_json:
+        for row in lines:
+            print(json.dumps(row))
+    else:
+        for row in lines:
+            if row["state"] != "done":
+                reason = f"{row['error_type']}: {row['error']}" if row["error_type"] else "no result before the deadline"
+                print(f"  {row['path']}: {reason}")
+        print(f"notes: {total}  results: {answered}  cards: {cards}  errors: {errors}  time: {elapsed:.2f}s")
+    return 0 if answered == total else 1
+
+
+def cmd_embedded(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    if args.action == "start":
+        embedded.ensure_running()
+    elif args.action == "stop":
+        was = embedded.stop()
+        print("embedded Redis stopped" if was else "embedded Redis was not running")
+        return 0
+    st = embedded.status()
+    info = {"running": st.running, "url": st.paths.url, "pid": st.pid, "version": st.version,
+            "data_dir": str(st.paths.data_dir), "log": str(st.paths.logfile)}
+    if args.json:
+        print(json.dumps(info))
+    elif st.running:
+        print(f"embedded Redis {st.version} running (pid {st.pid}) at {st.paths.url}; data in {st.paths.data_dir}")
+    else:
+        print(f"embedded Redis not running; it starts on first use at {st.paths.url}")
+    return 0
+
+
+def cmd_tui(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    try:
+        from tui.app import run_console  # noqa: PLC0415 - the console is optional for engine users
+    except ImportError as exc:
+        raise SeawallError(f"the console is not available: {exc}") from None
+    runtime = resolve(loaded)
+    return run_console(runtime, read_only=getattr(args, "read_only", False), log_file=args.log_file)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, LoadedSettings], int]] = {
+    "tui": cmd_tui, "config": cmd_config, "ping": cmd_ping, "submit": cmd_submit,
+    "worker": cmd_worker, "notes": cmd_notes, "embedded": cmd_embedded,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Redis clients built one way, and every call counted by the breaker and metrics.
+
+redis-py's own retries are off: retrying is Seawall's job (backoff with jitter,
+the breaker), so an outage is seen and reported instead of hidden for seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from typing import Any, Awaitable, Callable, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .breaker import BreakerSnapshot, BreakerState, CircuitBreaker
+from .config import Settings
+from .events import EventLog
+from .redact import redact_url
+
+T = TypeVar("T")
+ClientFactory = Callable[[str, Settings], aioredis.Redis]
+
+#: Errors that say Redis is unhealthy (counted by the breaker). A ResponseError
+#: such as WRONGTYPE is a bug or bad data, not an outage.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def make_client(url: str, settings: Settings, *, blocking_margin: float = 2.0) -> aioredis.Redis:
+    """A client whose socket timeout outlasts the blocking-call timeout."""
+    socket_timeout = max(settings.redis_socket_timeout_seconds, settings.blpop_timeout_seconds + blocking_margin)
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=settings.redis_connect_timeout_seconds,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+        client_name="seawall",
+    )
+
+
+def error_kind(exc: BaseException) -> str:
+    if isinstance(exc, RedisTimeoutError):
+        return "timeout"
+    if isinstance(exc, (RedisConnectionError, OSError)):
+        return "connection"
+    if isinstance(exc, ResponseError):
+        return "response"
+    return "other"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a person: the error's class and first line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class RedisLink:
+    """A client plus the breaker, error counters and a latency window.
+
+    Producer and worker each own one. ``call`` is the only way they talk to
+    Redis, so every error is counted and every state change is an event.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        settings: Settings,
+        events: EventLog,
+        *,
+        client_factory: ClientFactory = make_client,
+        clock: Callable[[], float] = time.monotonic,
+        role: str = "producer",
+    ) -> None:
+        self.url = url
+        self.settings = settings
+        self.events = events
+        self.client_factory = client_factory
+        self.role = role
+        self.breaker = CircuitBreaker(settings.queue_circuit_breaker_threshold, settings.breaker_reset_seconds, clock)
+        self.breaker.subscribe(self._on_breaker_change)
+        self.errors: Counter[str] = Counter()
+        self.latencies: deque[float] = deque(maxlen=512)
+        self.client = client_factory(url, settings)
+        events.emit("redis_pool_created", role=role, url=redact_url(url), pool="primary")
+
+    async def call(self, fn: Callable[[aioredis.Redis], Awaitable[T]], *, probe: bool = True) -> T:
+        """Run ``fn(client)`` if the breaker allows; count the outcome."""
+        self.breaker.check()
+        started = time.perf_counter()
+        try:
+            result = await fn(self.client)
+        except OUTAGE_ERRORS as exc:
+            self.record_error(exc)
+            raise
+        except RedisError as exc:
+            # Redis answered: it is alive, the command was wrong.
+            self.errors[error_kind(exc)] += 1
+            self.breaker.record_success()
+            raise
+        except BaseException:
+            self.breaker.release_probe()
+            raise
+        self.latencies.append(time.perf_counter() - started)
+        self.breaker.record_success()
+        return result
+
+    def record_error(self, exc: BaseException) -> None:
+        self.errors[error_kind(exc)] += 1
+        self.breaker.record_failure(describe_error(exc))
+
+    async def ping(self) -> float:
+        """Round-trip seconds of one PING."""
+        started = time.perf_counter()
+        await self.call(lambda c: c.ping())
+        return time.perf_counter() - started
+
+    def _on_breaker_change(self, snap: BreakerSnapshot, previous: BreakerState) -> None:
+        name = {
+            BreakerState.OPEN: "breaker_opened",
+            BreakerState.HALF_OPEN: "breaker_half_open",
+            BreakerState.CLOSED: "breaker_closed",
+        }[snap.state]
+        self.events.emit(
+            name,
+            level="warning" if snap.state is BreakerState.OPEN else "info",
+            role=self.role,
+            previous=previous.value,
+            errors=snap.errors,
+            threshold=snap.threshold,
+            trips=snap.trips,
+            last_error=snap.last_error,
+        )
+
+    async def close(self) -> None:
+        await close_quietly(self.client)
+
+
+async def close_quietly(client: Any) -> None:
+    """Close a client and its pool; never raise (it may be half-dead)."""
+    if client is None:
+        return
+    try:
+        await client.aclose()
+    except Exception:  # noqa: BLE001 - closing a broken pool must not mask the real error
+        pass

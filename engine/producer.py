@@ -1,0 +1,313 @@
+"""The producer: submits jobs and collects their results from its own result list.
+
+Results come back by BLPOP on ``results:<session>`` with a short timeout, in a
+loop, so a dead Redis or a lost worker can never make a caller wait forever:
+every pending job has a deadline, and passing it is an outcome of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from pydantic import ValidationError
+
+from .backoff import full_jitter
+from .breaker import BreakerOpenError
+from .config import Settings
+from .connection import OUTAGE_ERRORS, ClientFactory, RedisLink, describe_error, make_client
+from .errors import PayloadError, RedisUnavailableError, SubmitError
+from .events import EventLog
+from .keys import Keys, session_ttl
+from .models import Job, JobState, Result, make_job_id, new_session_id
+
+DRAIN_BATCH = 256
+
+
+@dataclass
+class Pending:
+    job: Job
+    submitted: float
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """What happened to one submitted job, as its caller sees it (once)."""
+
+    job: Job
+    state: JobState
+    result: Result | None
+    latency: float
+
+    @property
+    def job_id(self) -> str:
+        return self.job.id
+
+    @property
+    def ok(self) -> bool:
+        return self.state is JobState.DONE
+
+
+class Producer:
+    """Submit jobs, collect outcomes. Use as ``async with Producer(...) as p``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        url: str,
+        events: EventLog,
+        *,
+        session_id: str | None = None,
+        client_factory: ClientFactory = make_client,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.url = url
+        self.events = events
+        self.session_id = session_id or new_session_id()
+        self.keys = Keys(settings.namespace, settings.queue)
+        self.result_key = self.keys.results(self.session_id)
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.link = RedisLink(url, settings, events, client_factory=client_factory, clock=clock, role="producer")
+        self.pending: dict[str, Pending] = {}
+        self.delivered = 0
+        self.duplicates = 0
+        self.enqueue_retries = 0
+        self.server_version = ""
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._collect_lock = asyncio.Lock()
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def __aenter__(self) -> "Producer":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """PING, then announce the session; a clear error if Redis is unreachable."""
+        try:
+            info = await self.link.call(lambda c: c.info("server"))
+        except (*OUTAGE_ERRORS, BreakerOpenError) as exc:
+            await self.link.close()
+            raise RedisUnavailableError(f"Redis is unreachable: {describe_error(exc)}") from None
+        except Exception as exc:  # e.g. NOAUTH / WRONGPASS answered by a live server
+            await self.link.close()
+            raise RedisUnavailableError(f"Redis refused the connection: {describe_error(exc)}") from None
+        self.server_version = str(info.get("redis_version", ""))
+        await self._beat()
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"seawall-heartbeat-{self.session_id}")
+
+    async def close(self) -> None:
+        """Delete this session's result list and session key; close the pool."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._heartbeat:
+            self._heartbeat.cancel()
+            try:
+                await self._heartbeat
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        try:
+            async with asyncio.timeout(self.settings.redis_socket_timeout_seconds + 1):
+                left, _ = await self.link.client.pipeline(transaction=True).llen(self.result_key).delete(
+                    self.result_key, self.keys.session(self.session_id)
+                ).execute()
+            self.events.emit(
+                "result_queue_deleted", key=self.result_key, session=self.session_id,
+                unread=int(left), pending=len(self.pending),
+            )
+        except (*OUTAGE_ERRORS, TimeoutError, Exception) as exc:  # noqa: BLE001 - shutdown must finish
+            self.events.emit(
+                "result_queue_delete_failed", level="warning", key=self.result_key,
+                error=describe_error(exc), note="the list expires by its TTL",
+            )
+        await self.link.close()
+
+    async def _beat(self) -> None:
+        """Refresh the session key and (re)apply the result list's TTL, in one round trip."""
+        value = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "at": time.time()})
+        pipe = self.link.client.pipeline(transaction=False)
+        pipe.set(self.keys.session(self.session_id), value, ex=session_ttl(self.settings.heartbeat_seconds))
+        pipe.expire(self.result_key, self.settings.result_queue_ttl_seconds)
+        await self.link.call(lambda c: pipe.execute())
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            try:
+                await self._beat()
+            except (*OUTAGE_ERRORS, BreakerOpenError):
+                pass  # counted by the link; the breaker shows it
+
+    # -- submitting --------------------------------------------------------
+
+    def build_job(
+        self,
+        handler: str,
+        payload: Any,
+        name: str | None = None,
+        *,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> Job:
+        job = Job(
+            id=make_job_id(self.session_id, name or handler),
+            session=self.session_id,
+            result_key=self.result_key,
+            handler=handler,
+            payload=payload,
+            max_attempts=max_attempts or self.settings.max_attempts,
+            timeout=timeout or self.settings.job_timeout_seconds,
+        )
+        return job
+
+    def encode(self, job: Job) -> bytes:
+        """The job's wire form; refused if over ``max_payload_bytes``."""
+        try:
+            data = job.to_json()
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise PayloadError(f"payload of job {job.id} is not JSON-serializable: {exc}") from None
+        if len(data) > self.settings.max_payload_bytes:
+            raise PayloadError(
+                f"job {job.id} is {len(data):,} bytes, over max_payload_bytes = {self.settings.max_payload_bytes:,}:"
+                " send a reference (a path or URL) instead, or raise max_payload_bytes"
+            )
+        return data
+
+    async def submit(
+        self,
+        handler: str,
+        payload: Any = None,
+        name: str | None = None,
+        *,
+        wait_seconds: float | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> Job:
+        """Enqueue one job (retries with backoff and full jitter); track its deadline."""
+        job = self.build_job(handler, payload, name, max_attempts=max_attempts, timeout=timeout)
+        data = self.encode(job)
+        await self._enqueue([data], job.id)
+        self._track([job], wait_seconds)
+        return job
+
+    async def submit_many(
+        self, handler: str, payloads: Iterable[Any], *, names: Iterable[str] | None = None,
+        wait_seconds: float | None = None,
+    ) -> list[Job]:
+        """Many jobs in one LPUSH: one round trip, same guarantees."""
+        payload_list = list(payloads)
+        name_list = list(names) if names is not None else [handler] * len(payload_list)
+        jobs = [self.build_job(handler, p, n) for p, n in zip(payload_list, name_list, strict=True)]
+        if not jobs:
+            return []
+        await self._enqueue([self.encode(j) for j in jobs], f"{len(jobs)} jobs")
+        self._track(jobs, wait_seconds)
+        return jobs
+
+    def _track(self, jobs: list[Job], wait_seconds: float | None) -> None:
+        now = self.clock()
+        wait = wait_seconds or self.settings.job_timeout_seconds
+        for job in jobs:
+            self.pending[job.id] = Pending(job, now, now + wait)
+
+    async def _enqueue(self, items: list[bytes], what: str) -> None:
+        last: BaseException | None = None
+        tries = self.settings.enqueue_max_retries + 1
+        for attempt in range(tries):
+            try:
+                await self.link.call(lambda c: c.lpush(self.keys.queue_list, *items))
+                return
+            except BreakerOpenError as exc:
+                raise SubmitError(f"not submitted ({what}): {exc}") from None
+            except OUTAGE_ERRORS as exc:
+                last = exc
+            if attempt + 1 < tries:
+                self.enqueue_retries += 1
+                delay = full_jitter(attempt, self.settings.backoff_base_seconds, self.settings.backoff_cap_seconds, self.rng)
+                self.events.emit("enqueue_retry", level="warning", what=what, attempt=attempt + 1,
+                                 delay=round(delay, 3), error=describe_error(last))
+                await asyncio.sleep(delay)
+        raise SubmitError(f"not submitted ({what}) after {tries} attempts: {describe_error(last)}")
+
+    # -- collecting --------------------------------------------------------
+
+    async def collect(self, block: float | None = None) -> list[JobOutcome]:
+        """One round: wait up to ``block`` seconds for results; report expired jobs.
+
+        Never raises for a Redis outage: the breaker counts it, and the caller
+        just gets the timeouts that came due.
+        """
+        block = self.settings.blpop_timeout_seconds if block is None else block
+        outcomes: list[JobOutcome] = []
+        async with self._collect_lock:
+            raws = await self._fetch(block)
+            for raw in raws:
+                outcome = self._match(raw)
+                if outcome:
+                    outcomes.append(outcome)
+            outcomes.extend(self._expire())
+        return outcomes
+
+    async def _fetch(self, block: float) -> list[bytes]:
+        if not self.link.breaker.available():
+            await asyncio.sleep(min(block, max(0.05, self.link.breaker.snapshot().retry_in)))
+            return []
+        try:
+            hit = await self.link.call(lambda c: c.blpop([self.result_key], timeout=block))
+            if not hit:
+                return []
+            rest = await self.link.call(lambda c: c.lpop(self.result_key, DRAIN_BATCH))
+        except (*OUTAGE_ERRORS, BreakerOpenError):
+            await asyncio.sleep(min(block, 0.2))
+            return []
+        return [hit[1], *(rest or [])]
+
+    def _match(self, raw: bytes) -> JobOutcome | None:
+        try:
+            result = Result.from_json(raw)
+        except (ValidationError, ValueError) as exc:
+            self.events.emit("result_invalid", level="warning", key=self.result_key, error=str(exc)[:200])
+            return None
+        pending = self.pending.pop(result.job_id, None)
+        if pending is None:
+            self.duplicates += 1
+            self.events.emit("result_duplicate", level="debug", job_id=result.job_id)
+            return None
+        self.delivered += 1
+        state = JobState.DONE if result.ok else JobState.FAILED
+        return JobOutcome(pending.job, state, result, self.clock() - pending.submitted)
+
+    def _expire(self) -> list[JobOutcome]:
+        now = self.clock()
+        late = [jid for jid, p in self.pending.items() if p.deadline <= now]
+        outcomes = []
+        for jid in late:
+            p = self.pending.pop(jid)
+            self.events.emit("job_timed_out", level="warning", job_id=jid, waited=round(now - p.submitted, 3))
+            outcomes.append(JobOutcome(p.job, JobState.TIMED_OUT, None, now - p.submitted))
+        return outcomes
+
+    async def wait_all(self, on_outcome: Callable[[JobOutcome], None] | None = None) -> list[JobOutcome]:
+        """Collect until nothing is pending (every job has a deadline, so this ends)."""
+        done: list[JobOutcome] = []
+        while self.pending:
+            for outcome in await self.collect():
+                done.append(outcome)
+                if on_outcome:
+                    on_outcome(outcome)
+        return done

@@ -1,0 +1,1 @@
+"""The Seawall console (Textual)."""
