@@ -16,6 +16,8 @@ key                         type     bound
                                      producer shutdown
 ``session:<session>``       string   TTL ``3 * heartbeat_seconds``
 ``worker:<worker>``         string   TTL ``lease_seconds``
+``workers``                 zset     worker ids by last heartbeat; ids silent for
+                                     ``WORKER_REGISTRY_SECONDS`` are pruned
 ``dlq`` / ``dlq:entries``   zset /   ``dlq_max_entries`` entries and
                             hash     ``dlq_ttl_seconds`` of age
 ``dlq:stats``               hash     a fixed handful of counters
@@ -25,6 +27,11 @@ key                         type     bound
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+#: How long a silent worker stays in the ``workers`` registry (so its
+#: processing list can still be found and reaped), before it is pruned.
+WORKER_REGISTRY_SECONDS = 24 * 3600
 
 
 def session_ttl(heartbeat_seconds: float) -> int:
@@ -68,8 +75,8 @@ class Keys:
         return f"{self.prefix}:worker:{worker_id}"
 
     @property
-    def workers_pattern(self) -> str:
-        return f"{self.prefix}:worker:*"
+    def workers(self) -> str:
+        return f"{self.prefix}:workers"
 
     @property
     def dlq(self) -> str:

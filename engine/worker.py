@@ -26,8 +26,14 @@ from .connection import OUTAGE_ERRORS, ClientFactory, RedisLink, close_quietly, 
 from .deadletters import TRACEBACK_MAX_CHARS, DeadLetter, DeadLetterStore, DeadReason
 from .events import EventLog
 from .handlers import JobContext, Registry, UnknownHandlerError
-from .keys import Keys
+from .keys import WORKER_REGISTRY_SECONDS, Keys
 from .models import Job, Outcome, Result, describe_validation_error, sanitize_name
+
+_DEREGISTER = """
+redis.call('DEL', KEYS[1])
+if redis.call('LLEN', KEYS[2]) == 0 then redis.call('ZREM', KEYS[3], ARGV[1]) end
+"""
+
 
 def new_worker_id() -> str:
     return sanitize_name(f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}", 80)
@@ -135,12 +141,20 @@ class Worker:
         }
 
     async def _beat(self) -> None:
+        """Heartbeat key (TTL = lease) and the registry entry, in one round trip."""
         value = json.dumps(self.heartbeat_value())
-        await self.link.call(lambda c: c.set(self.keys.worker(self.worker_id), value, px=int(self.settings.lease_seconds * 1000)))
+        now = time.time()
+        pipe = self.link.client.pipeline(transaction=False)
+        pipe.set(self.keys.worker(self.worker_id), value, px=int(self.settings.lease_seconds * 1000))
+        pipe.zadd(self.keys.workers, {self.worker_id: now})
+        pipe.zremrangebyscore(self.keys.workers, "-inf", now - WORKER_REGISTRY_SECONDS)
+        await self.link.call(lambda c: pipe.execute())
 
     async def _drop_heartbeat(self) -> None:
+        """A clean exit leaves nothing; the registry entry stays while jobs are still held."""
         try:
-            await asyncio.wait_for(self.link.client.delete(self.keys.worker(self.worker_id)), 2)
+            keys = (self.keys.worker(self.worker_id), self.processing, self.keys.workers)
+            await asyncio.wait_for(self.link.client.eval(_DEREGISTER, 3, *keys, self.worker_id), 2)
         except (*OUTAGE_ERRORS, asyncio.TimeoutError, Exception):  # noqa: BLE001 - it expires anyway
             pass
 

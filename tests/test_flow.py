@@ -89,7 +89,7 @@ async def test_every_key_has_a_ttl_or_is_bounded(redis_server, fast_settings, ev
         await asyncio.wait_for(producer.wait_all(), 15)
         client = redis_server.client()
         keys = Keys("seawall", "default")
-        bounded = {keys.queue_list, keys.dlq, keys.dlq_entries, keys.dlq_stats}
+        bounded = {keys.queue_list, keys.dlq, keys.dlq_entries, keys.dlq_stats, keys.workers}
         for key in client.scan_iter(match="seawall:*"):
             k = key.decode()
             if k in bounded or keys.suffix_of(k, "processing") is not None:

@@ -111,6 +111,7 @@ async def test_stop_mid_job_past_grace_puts_the_job_back(redis_server, fast_sett
         assert [Job.from_json(q).id for q in queued] == [job.id]
         assert client.llen(KEYS.processing(worker.worker_id)) == 0
         assert client.exists(KEYS.worker(worker.worker_id)) == 0
+        assert client.zscore(KEYS.workers, worker.worker_id) is None
 
 
 async def test_stop_lets_a_short_job_finish(redis_server, fast_settings, events):
