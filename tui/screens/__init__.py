@@ -1,0 +1,1 @@
+"""The console's screens, switched with 1-5."""
