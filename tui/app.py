@@ -59,7 +59,7 @@ ACTIONS_HELP = {
 class SeawallApp(App[int]):
     TITLE = "Seawall"
     ENABLE_COMMAND_PALETTE = True
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     MODES = {
         "dashboard": DashboardScreen,
         "workers": WorkersScreen,
@@ -103,9 +103,9 @@ class SeawallApp(App[int]):
     # -- lifecycle -----------------------------------------------------------
 
     async def on_mount(self) -> None:
-        self.set_interval(1.0, self._tick)
         self._trap_signals(True)
         if self.autostart:
+            self.set_interval(1.0, self._tick)
             await self.backend.start()
         self._sync(Changes.all())
 

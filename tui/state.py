@@ -20,6 +20,7 @@ MAX_JOBS = 500
 MAX_RESULTS = 500
 MAX_EVENTS = 1000
 HISTORY = 60
+SHORT_NAME = 19  # a short id is at most 19 + 1 + 8 = 28 characters
 
 
 @dataclass(slots=True)
@@ -33,10 +34,10 @@ class JobRow:
 
     @property
     def short_id(self) -> str:
-        """The id without its session prefix, the uuid cut to 8: readable at 80 columns."""
+        """The id without its session prefix, the uuid cut to its last 8: readable at 80 columns."""
         rest = self.job.id.removeprefix(self.job.session + "-")
         name, _, uid = rest.rpartition("-")
-        return f"{name}-{uid[:8]}" if name else rest[:40]
+        return f"{name[:SHORT_NAME]}-{uid[-8:]}" if name else rest[:SHORT_NAME + 9]
 
 
 @dataclass

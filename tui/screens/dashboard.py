@@ -24,8 +24,8 @@ class DashboardScreen(ConsoleScreen):
     DEFAULT_CSS = """
     DashboardScreen #trends { height: 2; }
     DashboardScreen #main { height: 1fr; }
-    DashboardScreen #jobs-pane { width: 3fr; }
-    DashboardScreen #results-pane { width: 2fr; border-left: vkey $primary; }
+    DashboardScreen #jobs-pane { width: 1fr; }
+    DashboardScreen #results-pane { width: 44; border-left: vkey $primary; }
     DashboardScreen #results-title { height: 1; padding: 0 1; color: $text-muted; }
     DashboardScreen #notes-progress { height: 1; display: none; padding: 0 1; }
     DashboardScreen #notes-progress.-on { display: block; }

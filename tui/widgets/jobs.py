@@ -34,12 +34,12 @@ class JobsTable(DataTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = False
-        self.add_column("#", key="seq", width=5)
-        self.add_column("job", key="job")
+        self.add_column("#", key="seq", width=4)
+        self.add_column("job", key="job", width=28)
         self.add_column("handler", key="handler", width=11)
         self.add_column("state", key="state", width=9)
         self.add_column("att", key="att", width=3)
-        self.add_column("latency", key="latency", width=9)
+        self.add_column("latency", key="latency", width=8)
 
     def _cells(self, row: JobRow) -> list[object]:
         return [row.seq, row.short_id, row.job.handler, row.state.value.replace("_", " "),

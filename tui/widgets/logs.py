@@ -32,9 +32,9 @@ class ResultsLog(RichLog):
         now = clock_text(self.clock())
         for o in outcomes:
             t = Text(f"{now} ")
-            mark = {"done": ("ok  ", "bold"), "failed": ("FAIL", "bold reverse"), "timed_out": ("TIME", "bold reverse")}
+            mark = {"done": ("ok", "bold"), "failed": ("FAIL", "bold reverse"), "timed_out": ("TIME", "bold reverse")}
             label, style = mark.get(o.state.value, (o.state.value, ""))
-            t.append(label, style=style)
+            t.append(f"{label:<4}", style=style)
             short = JobRow(0, o.job).short_id
             t.append(f" {o.latency * 1000:6.0f} ms {short}")
             if o.result and not o.result.ok:

@@ -12,16 +12,15 @@ class InfoBar(Static):
     """Redacted URL, server version, embedded or not, namespace/queue, session."""
 
     DEFAULT_CSS = """
-    InfoBar { height: 1; background: $panel; color: $text; padding: 0 1; }
+    InfoBar { height: auto; max-height: 2; background: $panel; color: $text; padding: 0 1; }
     """
 
     def show(self, url: str, version: str, embedded: bool, namespace: str, queue: str, session: str) -> None:
         t = Text()
-        t.append("seawall ", style="bold")
-        t.append(url)
+        t.append(url, style="bold")
         if embedded:
-            t.append(" [embedded]", style="bold")
-        t.append(f"  redis {version or '?'}  {namespace}/{queue}  session {session}")
+            t.append(" (embedded)", style="bold")
+        t.append(f"  v{version or '?'}  {namespace}/{queue}  session {session}")
         self.update(t)
 
 

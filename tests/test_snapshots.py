@@ -1,0 +1,60 @@
+"""How every screen looks, at 80x24 and 120x40, with fixed data (pytest-textual-snapshot).
+
+Update after a deliberate UI change: pytest tests/test_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .snapshot_data import make_app, populate
+
+SCREENS = ["1", "2", "3", "4", "5"]
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture(autouse=True)
+def _utc(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("key", SCREENS)
+def test_screen(snap_compare, key, size):
+    app = make_app()
+
+    async def setup(pilot):
+        await pilot.press(key)
+        await pilot.pause()
+        populate(app)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=setup)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_submit_dialog(snap_compare, size):
+    app = make_app()
+
+    async def setup(pilot):
+        populate(app)
+        await pilot.press("s")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=setup)
+
+
+def test_help(snap_compare):
+    app = make_app()
+
+    async def setup(pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=setup)
