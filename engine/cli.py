@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import signal
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from redis.exceptions import AuthenticationError, RedisError
+
 from . import embedded
 from .config import ConfigError, LoadedSettings, load_settings
+from .connection import OUTAGE_ERRORS, close_quietly, describe_error, make_client
+from .deadletters import DeadLetter, DeadLetterStore, DeadReason, RetryReport
 from .embedded import EmbeddedError
-from .errors import PayloadError, SeawallError
+from .errors import PayloadError, RedisUnavailableError, SeawallError
 from .events import LEVELS
 from .handlers import default_registry
 from .models import JobState
@@ -74,7 +80,56 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("embedded", "manage the embedded Redis server")
     p.add_argument("action", choices=["status", "start", "stop"], help="what to do")
     p.add_argument("--json", action="store_true")
+    _dlq_parser(add("dlq", "browse, retry and delete dead letters"), common)
+    p = add("orphans", "find result lists nobody will read; adopt them into dead letters or delete them")
+    p.add_argument("--json", action="store_true", help="one JSON object per orphaned list")
+    act = p.add_mutually_exclusive_group()
+    act.add_argument("--adopt", action="store_true", help="move their results into dead letters (orphaned_result)")
+    act.add_argument("--delete", action="store_true", help="delete them (needs --yes)")
+    p.add_argument("--yes", action="store_true", help="confirm --delete")
     return parser
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """A mistake in an operator command is one line (what, and where to look), not a usage dump."""
+
+    def error(self, message: str) -> Any:
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _dlq_parser(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="dlq_command", metavar="ACTION", parser_class=_OneLineParser)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+
+    reasons = ", ".join(r.value for r in DeadReason)
+    p = add("list", "list dead letters, newest first")
+    p.add_argument("--reason", type=_dead_reason, default=None, metavar="R", help=f"only this reason: {reasons}")
+    p.add_argument("--text", default=None, metavar="T", help="only entries whose id, handler, error or payload hold T")
+    p.add_argument("--limit", type=_positive_int, default=50, metavar="N", help="at most N entries (default: 50)")
+    p.add_argument("--json", action="store_true", help="one JSON object per entry")
+    p = add("show", "show one dead letter in full")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--json", action="store_true")
+    p = add("retry", "put dead letters' jobs back on the queue (attempts reset, the retry counted)")
+    p.add_argument("ids", nargs="*", metavar="ID")
+    p.add_argument("--all", action="store_true", help="every entry (that matches --reason/--text)")
+    p.add_argument("--reason", type=_dead_reason, default=None, metavar="R", help=f"with --all: only {reasons}")
+    p.add_argument("--text", default=None, metavar="T", help="with --all: only entries holding T")
+    p = add("delete", "delete dead letters by id")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p = add("purge", "delete every dead letter of the queue (needs --yes)")
+    p.add_argument("--yes", action="store_true", help="confirm")
+
+
+def _dead_reason(text: str) -> DeadReason:
+    try:
+        return DeadReason(text.strip().lower())
+    except ValueError:
+        choices = ", ".join(r.value for r in DeadReason)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a dead-letter reason; choose one of: {choices}") from None
 
 
 def _positive_int(text: str) -> int:
@@ -127,6 +182,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(message: str, code: int) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return code
+
+
+class UsageError(SeawallError):
+    """Options that do not fit together, or a destructive action without --yes."""
+
+    exit_code = 2
 
 
 def _runtime(args: argparse.Namespace, loaded: LoadedSettings, default_level: str = "warning") -> tuple[Runtime, Any]:
@@ -351,9 +412,201 @@ def cmd_tui(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     return run_console(runtime, read_only=getattr(args, "read_only", False), log_file=args.log_file)
 
 
+# -- dead letters and orphans (operator commands on one short-lived client) --------------
+
+
+def _with_client(runtime: Runtime, work: Callable[[Any], Any]) -> Any:
+    """Run ``work(client)``; Redis trouble becomes one line, never a traceback."""
+
+    async def go() -> Any:
+        client = make_client(runtime.url, runtime.settings)
+        try:
+            return await work(client)
+        except AuthenticationError as exc:
+            raise RedisUnavailableError(runtime.redactor(f"Redis refused the connection: {describe_error(exc)}")) from None
+        except OUTAGE_ERRORS as exc:
+            raise RedisUnavailableError(
+                runtime.redactor(f"Redis is unreachable at {runtime.shown_url}: {describe_error(exc)}")) from None
+        except RedisError as exc:
+            raise SeawallError(runtime.redactor(f"Redis answered with an error: {describe_error(exc)}")) from None
+        finally:
+            await close_quietly(client)
+
+    return _run(go)
+
+
+def _plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {many or word + 's'}"
+
+
+def _entries(n: int) -> str:
+    return _plural(n, "entry", "entries")
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+def _age(seconds: float) -> str:
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def cmd_dlq(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    if not args.dlq_command:
+        raise UsageError("dlq needs an action: list, show, retry, delete or purge (see 'seawall dlq --help')")
+    if args.dlq_command == "purge" and not args.yes:
+        raise UsageError(f"dlq purge deletes every dead letter of queue {loaded.settings.queue!r}: "
+                         "add --yes to confirm")
+    if args.dlq_command == "retry":
+        _check_retry_args(args)
+    runtime, _ = _runtime(args, loaded)
+    store = DeadLetterStore.for_settings(runtime.settings)
+    action = {"list": _dlq_list, "show": _dlq_show, "retry": _dlq_retry, "delete": _dlq_delete,
+              "purge": _dlq_purge}[args.dlq_command]
+    return _with_client(runtime, lambda client: action(client, store, args))
+
+
+def _check_retry_args(args: argparse.Namespace) -> None:
+    if args.all and args.ids:
+        raise UsageError("dlq retry takes ids or --all, not both: drop the ids or --all")
+    if not args.all and not args.ids:
+        raise UsageError("dlq retry needs ids, or --all (optionally with --reason/--text): see 'seawall dlq list'")
+    if not args.all and (args.reason or args.text):
+        raise UsageError("--reason and --text filter --all: use 'dlq retry --all --reason R', or name the ids")
+
+
+async def _dlq_list(client: Any, store: DeadLetterStore, args: argparse.Namespace) -> int:
+    entries: list[DeadLetter] = []
+    offset: int | None = 0
+    total = 0
+    while offset is not None and len(entries) < args.limit:
+        page = await store.page(client, limit=args.limit - len(entries), offset=offset, reason=args.reason,
+                                text=args.text)
+        entries += page.entries
+        offset, total = page.next_offset, page.total
+    stats = await store.stats(client)
+    if args.json:
+        for entry in entries:
+            print(json.dumps(entry.summary()))
+        return 0
+    for e in entries:
+        detail = f"{e.error_type}: {e.error}" if e.error_type else e.error
+        print(f"{e.id}  {e.reason.value}  {e.handler or '-'}  attempts={e.attempts}  {_age(e.age())}  "
+              f"{detail.splitlines()[0][:120] if detail else ''}")
+    print(f"{_entries(len(entries))} shown of {total:,} in queue "
+          f"{store.keys.queue!r}; dropped so far: {stats['dropped_count']:,} by count, "
+          f"{stats['dropped_age']:,} by age; retried so far: {stats['retried']:,}", file=sys.stderr)
+    return 0
+
+
+async def _dlq_show(client: Any, store: DeadLetterStore, args: argparse.Namespace) -> int:
+    entry = await store.require(client, args.id)
+    if args.json:
+        print(entry.model_dump_json())
+        return 0
+    row = entry.summary() | {"first_failed_at": _when(entry.first_failed_at),
+                             "last_failed_at": _when(entry.last_failed_at), "age_seconds": _age(entry.age())}
+    for name, value in row.items():
+        print(f"{name.removesuffix('_seconds'):<15} {value}")
+    if entry.job is not None:
+        print("job:")
+        print(json.dumps(entry.job, indent=2, ensure_ascii=False))
+    if entry.result is not None:
+        print("result:")
+        print(json.dumps(entry.result, indent=2, ensure_ascii=False))
+    if entry.raw is not None:
+        print(f"raw ({entry.raw_bytes:,} bytes, first {len(entry.raw):,} kept):")
+        print(entry.raw[:2000])
+    if entry.traceback:
+        print("traceback:")
+        print(entry.traceback)
+    return 0
+
+
+async def _require_all(client: Any, store: DeadLetterStore, ids: list[str]) -> None:
+    unknown = await store.unknown(client, ids)
+    if unknown:
+        shown = ", ".join(repr(i) for i in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise SeawallError(f"no dead letter with id {shown} in queue {store.keys.queue!r}; nothing was changed: "
+                           "run 'seawall dlq list' to see the ids")
+
+
+async def _dlq_retry(client: Any, store: DeadLetterStore, args: argparse.Namespace) -> int:
+    if args.all:
+        report = await store.retry_matching(client, reason=args.reason, text=args.text)
+    else:
+        await _require_all(client, store, args.ids)
+        report = await store.retry(client, args.ids)
+    _print_retry(report)
+    return 0
+
+
+def _print_retry(report: RetryReport) -> None:
+    print(f"retried {_entries(report.count)}")
+    for entry_id, why in report.skipped.items():
+        print(f"skipped {entry_id}: {why}; kept in dead letters", file=sys.stderr)
+    if report.missing:
+        print(f"{len(report.missing):,} were already gone (retried or deleted by someone else)", file=sys.stderr)
+
+
+async def _dlq_delete(client: Any, store: DeadLetterStore, args: argparse.Namespace) -> int:
+    await _require_all(client, store, args.ids)
+    deleted, missing = await store.delete(client, args.ids)
+    print(f"deleted {_entries(len(deleted))}")
+    if missing:
+        print(f"{len(missing):,} were already gone (retried or deleted by someone else)", file=sys.stderr)
+    return 0
+
+
+async def _dlq_purge(client: Any, store: DeadLetterStore, args: argparse.Namespace) -> int:
+    n = await store.purge(client)
+    print(f"purged {_entries(n)} from queue {store.keys.queue!r}")
+    return 0
+
+
+def cmd_orphans(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    from .orphans import adopt_orphans, delete_orphans, scan_orphans  # noqa: PLC0415
+
+    if args.delete and not args.yes:
+        raise UsageError("orphans --delete deletes the results in every orphaned list: add --yes to confirm "
+                         "(or --adopt to keep them as dead letters)")
+    if args.yes and not args.delete:
+        raise UsageError("--yes confirms --delete: add --delete, or drop --yes")
+    runtime, _ = _runtime(args, loaded)
+    store = DeadLetterStore.for_settings(runtime.settings)
+
+    async def work(client: Any) -> int:
+        found = await scan_orphans(client, store.keys)
+        if args.adopt or args.delete:
+            report = await (adopt_orphans(client, store.keys, store, found) if args.adopt
+                            else delete_orphans(client, store.keys, found))
+            verb = "adopted" if args.adopt else "deleted"
+            where = " into dead letters" if args.adopt else ""
+            print(f"{verb} {_plural(report.lists, 'orphaned result list')} "
+                  f"({_plural(report.results, 'result')}){where}")
+            for key, why in report.skipped.items():
+                print(f"left {key}: {why}", file=sys.stderr)
+            return 0
+        for o in found:
+            if args.json:
+                print(json.dumps(dataclasses.asdict(o)))
+            else:
+                print(f"{o.key}  session={o.session} ({'alive' if o.session_alive else 'gone'})  "
+                      f"length={o.length}  ttl={o.ttl}  idle={_age(max(0, o.idle))}")
+        if not args.json:
+            print(f"{_plural(len(found), 'orphaned result list')}, {_plural(sum(o.length for o in found), 'result')}",
+                  file=sys.stderr)
+        return 0
+
+    return _with_client(runtime, work)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, LoadedSettings], int]] = {
     "tui": cmd_tui, "config": cmd_config, "ping": cmd_ping, "submit": cmd_submit,
-    "worker": cmd_worker, "notes": cmd_notes, "embedded": cmd_embedded,
+    "worker": cmd_worker, "notes": cmd_notes, "embedded": cmd_embedded, "dlq": cmd_dlq, "orphans": cmd_orphans,
 }
 
 if __name__ == "__main__":
