@@ -31,6 +31,7 @@ TRACEBACK_MAX_CHARS = 4000
 FILTER_CHUNK = 200      # ids examined per round trip by a filtered listing
 SCAN_MAX = 5000         # ids one filtered listing call examines at most
 RETRY_BATCH = 200       # entries per retry script call
+RETRY_BYTES = 4 * 1024 * 1024  # job bytes per retry script call, about
 RETRY_ROUNDS = 3        # re-reads of an entry that changed under a retry
 STAT_FIELDS = ("added", "dropped_count", "dropped_age", "retried", "deleted")
 
@@ -301,6 +302,21 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[i:i + size]
 
 
+def _by_bytes(items: list[tuple[str, str, list[Any]]], budget: int) -> Iterator[list[tuple[str, str, list[Any]]]]:
+    """Split retry items so one script call carries about ``budget`` bytes of jobs at most."""
+    batch: list[tuple[str, str, list[Any]]] = []
+    size = 0
+    for item in items:
+        weight = sum(len(a) for a in item[2])
+        if batch and size + weight > budget:
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += weight
+    if batch:
+        yield batch
+
+
 def _text_needle(text: str | None) -> str:
     """A Lua prefilter only where it cannot miss: ASCII with nothing JSON escapes."""
     if not text or not text.isascii() or any(c in text for c in '"\\') or not text.isprintable():
@@ -357,10 +373,12 @@ class DeadLetterStore:
         return _Window(int(reply[0]), int(reply[1]), last, hits)
 
     async def count(self, client: Any, now: float | None = None) -> int:
+        """Entries held, after pruning what is past its age."""
         return (await self._window(client, 0, 0, prune=True, now=now)).total
 
-    async def stats(self, client: Any) -> dict[str, int]:
-        """The counters, every known field present (0 until it first moves)."""
+    async def stats(self, client: Any, now: float | None = None) -> dict[str, int]:
+        """The counters (pruned first, so they are current), every known field present."""
+        await self.count(client, now)
         raw = await client.hgetall(self.keys.dlq_stats)
         found = {k.decode(): int(v) for k, v in raw.items()}
         return {name: found.get(name, 0) for name in STAT_FIELDS} | found
@@ -383,6 +401,7 @@ class DeadLetterStore:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return []
+        await self.count(client)  # an entry past its age is gone, not retryable
         scores = await client.zmscore(self.keys.dlq, wanted)
         return [i for i, score in zip(wanted, scores) if score is None]
 
@@ -485,11 +504,9 @@ class DeadLetterStore:
 
     async def _retry_round(self, client: Any, reads: list[_Read], report: RetryReport,
                            session_id: str | None, result_key: str | None, now: float | None) -> list[str]:
-        """One script call for these entries; returns the ids that changed under us."""
+        """Script calls for these entries (bounded in bytes); returns the ids that changed under us."""
         stamp = time.time() if now is None else now
-        keys: list[str] = [self.keys.dlq, self.keys.dlq_entries, self.keys.dlq_stats, self.keys.queue_list]
-        argv: list[Any] = []
-        sent: list[str] = []
+        items: list[tuple[str, str, list[Any]]] = []
         for read in reads:
             if read.entry is None:
                 report.missing.append(read.id)
@@ -499,14 +516,20 @@ class DeadLetterStore:
                 report.skipped[read.id] = prepared
                 continue
             own, rebound, job_session = prepared
-            keys.append(self.keys.session(job_session))
-            argv += [read.id, read.sha1, own, rebound]
-            sent.append(read.id)
-        if not sent:
-            return []
+            items.append((read.id, self.keys.session(job_session), [read.id, read.sha1, own, rebound]))
+        stale: list[str] = []
+        for batch in _by_bytes(items, RETRY_BYTES):
+            stale += await self._retry_script(client, batch, report)
+        return stale
+
+    async def _retry_script(self, client: Any, items: list[tuple[str, str, list[Any]]],
+                            report: RetryReport) -> list[str]:
+        keys = [self.keys.dlq, self.keys.dlq_entries, self.keys.dlq_stats, self.keys.queue_list]
+        keys += [session_key for _, session_key, _ in items]
+        argv = [arg for _, _, args in items for arg in args]
         codes = await client.eval(_RETRY, len(keys), *keys, *argv)
         stale = []
-        for entry_id, code in zip(sent, codes):
+        for (entry_id, _, _), code in zip(items, codes):
             if code > 0:
                 report.retried.append(entry_id)
                 if code == 2:

@@ -281,3 +281,12 @@ async def test_delete_and_purge(client):
     assert await store.count(client) == 0 and await client.exists(KEYS.dlq_entries) == 0
     stats = await store.stats(client)
     assert stats["deleted"] == 30 and stats["added"] == 30
+
+
+async def test_big_retries_are_split_into_bounded_script_calls(client, monkeypatch):
+    monkeypatch.setattr("engine.deadletters.RETRY_BYTES", 2000)  # a few entries per call
+    store = DeadLetterStore(KEYS, 1000, 3600)
+    entries = await fill(client, store, 25)
+    report = await store.retry(client, [e.id for e in entries])
+    assert sorted(report.retried) == sorted(e.id for e in entries)
+    assert await client.llen(KEYS.queue_list) == 25 and await store.count(client) == 0
