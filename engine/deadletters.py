@@ -132,6 +132,7 @@ class RetryReport:
     rebound: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    jobs: dict[str, Job] = field(default_factory=dict)   # id -> the job exactly as requeued
 
     @property
     def count(self) -> int:
@@ -501,6 +502,7 @@ class DeadLetterStore:
         into.rebound += other.rebound
         into.skipped |= other.skipped
         into.missing += other.missing
+        into.jobs |= other.jobs
 
     async def _retry_round(self, client: Any, reads: list[_Read], report: RetryReport,
                            session_id: str | None, result_key: str | None, now: float | None) -> list[str]:
@@ -529,9 +531,10 @@ class DeadLetterStore:
         argv = [arg for _, _, args in items for arg in args]
         codes = await client.eval(_RETRY, len(keys), *keys, *argv)
         stale = []
-        for (entry_id, _, _), code in zip(items, codes):
+        for (entry_id, _, args), code in zip(items, codes):
             if code > 0:
                 report.retried.append(entry_id)
+                report.jobs[entry_id] = Job.from_json(args[2] if code == 1 else args[3])
                 if code == 2:
                     report.rebound.append(entry_id)
             elif code == 0:

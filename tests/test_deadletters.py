@@ -97,6 +97,7 @@ async def test_a_retried_job_whose_session_is_gone_goes_to_the_retrying_session(
         assert report.retried == [job.id] and report.rebound == [job.id]
         [queued] = [Job.from_json(b) for b in await client.lrange(KEYS.queue_list, 0, -1)]
         assert (queued.session, queued.result_key) == (alive.session_id, alive.result_key)
+        assert report.jobs == {job.id: queued}
         alive._track([queued], 20)
         await serve_burst(fast_settings, redis_server.url, events)
         [outcome] = await asyncio.wait_for(alive.wait_all(), 10)
