@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive_float, default=None, metavar="S", help="seconds to wait per job")
     p.add_argument("--json", action="store_true", help="one JSON line per job")
     p = add("worker", "run a worker until SIGTERM (or, with --burst, until the queue is empty)")
-    p.add_argument("--concurrency", type=_positive_int, default=1, metavar="N", help="jobs run at once (default: 1)")
+    p.add_argument("--concurrency", type=_positive_int, default=10, metavar="N", help="jobs run at once (default: 10)")
     p.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     p.add_argument("--worker-id", default=None, help="worker id (default: host-pid-random)")
     p = add("notes", "turn every markdown note under DIR into flashcards, using workers")

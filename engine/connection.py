@@ -6,6 +6,7 @@ the breaker), so an outage is seen and reported instead of hidden for seconds.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter, deque
 from typing import Any, Awaitable, Callable, TypeVar
@@ -96,11 +97,13 @@ class RedisLink:
             result = await fn(self.client)
         except OUTAGE_ERRORS as exc:
             self.record_error(exc)
+            raise_if_cancelling()
             raise
         except RedisError as exc:
             # Redis answered: it is alive, the command was wrong.
             self.errors[error_kind(exc)] += 1
             self.breaker.record_success()
+            raise_if_cancelling()
             raise
         except BaseException:
             self.breaker.release_probe()
@@ -138,6 +141,14 @@ class RedisLink:
 
     async def close(self) -> None:
         await close_quietly(self.client)
+
+
+def raise_if_cancelling() -> None:
+    """redis-py can turn a cancellation mid-read into a ConnectionError; a loop
+    that retries on ConnectionError would then never end. Put the cancel back."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError()
 
 
 async def close_quietly(client: Any) -> None:

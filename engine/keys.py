@@ -18,6 +18,8 @@ key                         type     bound
 ``worker:<worker>``         string   TTL ``lease_seconds``
 ``workers``                 zset     worker ids by last heartbeat; ids silent for
                                      ``WORKER_REGISTRY_SECONDS`` are pruned
+``lost:<job>``              string   TTL ``LOST_COUNT_SECONDS``: deliveries of a job
+                                     lost with a dead worker (poison detection)
 ``dlq`` / ``dlq:entries``   zset /   ``dlq_max_entries`` entries and
                             hash     ``dlq_ttl_seconds`` of age
 ``dlq:stats``               hash     a fixed handful of counters
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 #: How long a silent worker stays in the ``workers`` registry (so its
 #: processing list can still be found and reaped), before it is pruned.
 WORKER_REGISTRY_SECONDS = 24 * 3600
+#: How long the count of a job's lost deliveries is remembered.
+LOST_COUNT_SECONDS = 24 * 3600
 
 
 def session_ttl(heartbeat_seconds: float) -> int:
@@ -77,6 +81,9 @@ class Keys:
     @property
     def workers(self) -> str:
         return f"{self.prefix}:workers"
+
+    def lost(self, job_id: str) -> str:
+        return f"{self.prefix}:lost:{job_id}"
 
     @property
     def dlq(self) -> str:

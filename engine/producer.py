@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from .backoff import full_jitter
 from .breaker import BreakerOpenError
@@ -117,10 +118,7 @@ class Producer:
         self._closed = True
         if self._heartbeat:
             self._heartbeat.cancel()
-            try:
-                await self._heartbeat
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+            await asyncio.wait([self._heartbeat], timeout=self.settings.redis_socket_timeout_seconds + 1)
         try:
             async with asyncio.timeout(self.settings.redis_socket_timeout_seconds + 1):
                 left, _ = await self.link.client.pipeline(transaction=True).llen(self.result_key).delete(
@@ -146,11 +144,11 @@ class Producer:
         await self.link.call(lambda c: pipe.execute())
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        while not self._closed:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             try:
                 await self._beat()
-            except (*OUTAGE_ERRORS, BreakerOpenError):
+            except (*OUTAGE_ERRORS, BreakerOpenError, RedisError):
                 pass  # counted by the link; the breaker shows it
 
     # -- submitting --------------------------------------------------------
@@ -272,7 +270,10 @@ class Producer:
             if not hit:
                 return []
             rest = await self.link.call(lambda c: c.lpop(self.result_key, DRAIN_BATCH))
-        except (*OUTAGE_ERRORS, BreakerOpenError):
+        except (*OUTAGE_ERRORS, BreakerOpenError, RedisError) as exc:
+            # An outage, or a blocked call ended by the server (CLIENT UNBLOCK ... ERROR,
+            # CLIENT KILL): either way, a short pause and the next round retries.
+            self.events.emit("collect_failed", level="debug", error=describe_error(exc))
             await asyncio.sleep(min(block, 0.2))
             return []
         return [hit[1], *(rest or [])]

@@ -1,8 +1,16 @@
 """The worker: claims jobs reliably, runs registered handlers, records outcomes.
 
-A claim is one BLMOVE from the queue into this worker's processing list, so a
-claimed job is always in Redis. It leaves that list only in the same MULTI that
-records its outcome (result pushed, or dead-lettered), never before.
+A claim moves jobs from the queue into this worker's processing list (BLMOVE,
+or a Lua batch of LMOVEs when several slots are free), so a claimed job is
+always in Redis. It leaves that list only in the same atomic step that records
+its outcome: results of finished jobs are acknowledged in batches by one Lua
+call; failures go through a MULTI that also dead-letters them.
+
+If an outcome cannot be recorded (retries, then one fresh fallback pool), it
+goes to the local durable spool and the job stays claimed; the spool is
+replayed when Redis answers again. Meanwhile the heartbeat keeps the job from
+being reaped, and the reaper that every worker runs recovers the jobs of
+workers whose heartbeat is gone.
 """
 
 from __future__ import annotations
@@ -15,9 +23,12 @@ import socket
 import time
 import traceback
 import uuid
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from .backoff import full_jitter
 from .breaker import BreakerOpenError
@@ -28,6 +39,37 @@ from .events import EventLog
 from .handlers import JobContext, Registry, UnknownHandlerError
 from .keys import WORKER_REGISTRY_SECONDS, Keys
 from .models import Job, Outcome, Result, describe_validation_error, sanitize_name
+from .reaper import DEFAULT_MAX_LOST, Reaper
+from .spool import Spool, SpooledOutcome, orphaned_spools, spool_dir
+
+#: Errors that end one Redis call but never a worker loop.
+CALL_ERRORS = (*OUTAGE_ERRORS, BreakerOpenError, RedisError)
+
+_CLAIM = """
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+  local v = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+  if not v then break end
+  out[#out + 1] = v
+end
+return out
+"""
+
+# KEYS: processing list, then one result list per outcome; ARGV: ttl, then (result, raw job) pairs
+_ACK = """
+local ttl = tonumber(ARGV[1])
+local seen = {}
+for i = 2, #KEYS do
+  local j = 2 * (i - 1)
+  redis.call('RPUSH', KEYS[i], ARGV[j])
+  if not seen[KEYS[i]] then
+    redis.call('EXPIRE', KEYS[i], ttl)
+    seen[KEYS[i]] = true
+  end
+  redis.call('LREM', KEYS[1], 1, ARGV[j + 1])
+end
+return #KEYS - 1
+"""
 
 _DEREGISTER = """
 redis.call('DEL', KEYS[1])
@@ -41,6 +83,24 @@ def new_worker_id() -> str:
 
 class JobTimeoutError(TimeoutError):
     pass
+
+
+@dataclass
+class Record:
+    """One outcome waiting to be written: a result, and for failures a dead letter too."""
+
+    job_id: str | None
+    raw: bytes
+    result_key: str | None = None
+    result: bytes | None = None
+    dead_letter: DeadLetter | None = None
+    session: str = ""
+    done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    @property
+    def simple(self) -> bool:
+        """A plain success: batched through the ack script."""
+        return self.dead_letter is None and self.result is not None
 
 
 class Worker:
@@ -59,6 +119,8 @@ class Worker:
         client_factory: ClientFactory = make_client,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        spool_path: Path | None = None,
+        max_lost: int = DEFAULT_MAX_LOST,
     ) -> None:
         self.settings = settings
         self.url = url
@@ -74,11 +136,22 @@ class Worker:
         self.processing = self.keys.processing(self.worker_id)
         self.dlq = DeadLetterStore(self.keys, settings.dlq_max_entries, settings.dlq_ttl_seconds)
         self.link = RedisLink(url, settings, events, client_factory=client_factory, clock=clock, role="worker")
+        self.reaper = Reaper(self.keys, self.dlq, events, holder=self.processing, max_lost=max_lost,
+                             reaper_id=self.worker_id)
+        self.spool = Spool(spool_path or spool_dir(settings.namespace, settings.queue), self.worker_id)
+        self._claim_script = self.link.client.register_script(_CLAIM)
+        self._ack_script = self.link.client.register_script(_ACK)
         self.jobs_done = 0
         self.jobs_failed = 0
         self.push_failures = 0
         self.fallback_pools = 0
-        self.current: dict[int, str] = {}
+        self.spooled = 0
+        self.inflight: dict[bytes, str] = {}  # raw -> job id (or "?")
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: list[Record] = []
+        self._pending_ready = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._slot_free.set()
         self._stopping = asyncio.Event()
         self.started_at = time.time()
 
@@ -87,121 +160,124 @@ class Worker:
     def request_stop(self) -> None:
         """Stop claiming; running jobs get ``shutdown_grace_seconds`` to finish."""
         if not self._stopping.is_set():
-            self.events.emit("worker_stopping", worker=self.worker_id, running=len(self.current))
+            self.events.emit("worker_stopping", worker=self.worker_id, running=len(self.inflight))
             self._stopping.set()
+            self._slot_free.set()  # wake the claim loop so it sees the stop
 
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    @property
+    def current(self) -> list[str]:
+        return sorted(self.inflight.values())
+
     async def run(self) -> int:
         """Serve until stopped (or, with ``burst``, until the queue is empty). Returns 0."""
+        self.spool.open()
         self.events.emit("worker_started", worker=self.worker_id, queue=self.settings.queue,
                          concurrency=self.concurrency, burst=self.burst, handlers=self.registry.names())
-        heartbeat = asyncio.create_task(self._heartbeat_loop())
-        slots = [asyncio.create_task(self._slot(i), name=f"seawall-slot-{i}") for i in range(self.concurrency)]
-        stop_wait = asyncio.create_task(self._stopping.wait())
+        background = [asyncio.create_task(self._ack_loop(), name="seawall-ack")]
         try:
-            await asyncio.wait([stop_wait, *slots], return_when=asyncio.FIRST_COMPLETED)
-            if not all(s.done() for s in slots):
-                if stop_wait.done():
-                    _, late = await asyncio.wait(slots, timeout=self.settings.shutdown_grace_seconds + self.settings.blpop_timeout_seconds)
-                    for task in late:
-                        task.cancel()
-                    await asyncio.gather(*late, return_exceptions=True)
-                await asyncio.gather(*slots, return_exceptions=True)
+            if await self._register():
+                background += [asyncio.create_task(loop()) for loop in (self._heartbeat_loop, self._reap_loop,
+                                                                         self._replay_loop)]
+                await self._claim_loop()
+            await self._drain()
         finally:
-            stop_wait.cancel()
-            for task in slots:
+            for task in background:
                 task.cancel()
-            await asyncio.gather(*slots, return_exceptions=True)
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
+            await asyncio.gather(*background, return_exceptions=True)
+            await self._flush_pending()
             await self._release_leftovers()
             await self._drop_heartbeat()
             await self.link.close()
-            self.events.emit("worker_stopped", worker=self.worker_id, done=self.jobs_done, failed=self.jobs_failed)
+            self.spool.close()
+            self.events.emit("worker_stopped", worker=self.worker_id, done=self.jobs_done, failed=self.jobs_failed,
+                             spooled=self.spooled)
         return 0
+
+    async def _register(self) -> bool:
+        """The first heartbeat (and registry entry) comes before the first claim,
+        so a worker killed right after claiming is always findable by the reaper."""
+        errors = 0
+        while not self.stopping:
+            try:
+                await self._beat()
+                return True
+            except CALL_ERRORS as exc:
+                errors += 1
+                if errors == 1:
+                    self.events.emit("worker_register_failed", level="warning", worker=self.worker_id,
+                                     error=describe_error(exc))
+                await self._nap(min(self.settings.backoff_cap_seconds, full_jitter(
+                    errors, self.settings.backoff_base_seconds, self.settings.backoff_cap_seconds, self.rng) + 0.05))
+        return False
+
+    async def _drain(self) -> None:
+        """Let running jobs finish within the grace period; requeue the rest."""
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(self._tasks, timeout=self.settings.shutdown_grace_seconds)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def _heartbeat_loop(self) -> None:
         while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
             try:
                 await self._beat()
-            except (*OUTAGE_ERRORS, BreakerOpenError):
-                pass
-            await asyncio.sleep(self.settings.heartbeat_seconds)
+            except CALL_ERRORS:
+                pass  # counted by the link; the lease covers a short outage
 
     def heartbeat_value(self) -> dict[str, Any]:
         snap = self.link.breaker.snapshot()
         return {
             "pid": os.getpid(), "host": socket.gethostname(), "started": self.started_at, "at": time.time(),
-            "state": "stopping" if self.stopping else ("busy" if self.current else "idle"),
-            "current": sorted(self.current.values()), "done": self.jobs_done, "failed": self.jobs_failed,
-            "breaker": snap.state.value, "trips": snap.trips,
+            "state": "stopping" if self.stopping else ("busy" if self.inflight else "idle"),
+            "current": self.current, "done": self.jobs_done, "failed": self.jobs_failed,
+            "breaker": snap.state.value, "trips": snap.trips, "spooled": self.spooled,
         }
 
     async def _beat(self) -> None:
         """Heartbeat key (TTL = lease) and the registry entry, in one round trip."""
         value = json.dumps(self.heartbeat_value())
         now = time.time()
-        pipe = self.link.client.pipeline(transaction=False)
-        pipe.set(self.keys.worker(self.worker_id), value, px=int(self.settings.lease_seconds * 1000))
-        pipe.zadd(self.keys.workers, {self.worker_id: now})
-        pipe.zremrangebyscore(self.keys.workers, "-inf", now - WORKER_REGISTRY_SECONDS)
-        await self.link.call(lambda c: pipe.execute())
+
+        async def beat(c: Any) -> Any:
+            pipe = c.pipeline(transaction=False)
+            pipe.set(self.keys.worker(self.worker_id), value, px=int(self.settings.lease_seconds * 1000))
+            pipe.zadd(self.keys.workers, {self.worker_id: now})
+            pipe.zremrangebyscore(self.keys.workers, "-inf", now - WORKER_REGISTRY_SECONDS)
+            return await pipe.execute()
+
+        await self.link.call(beat)
 
     async def _drop_heartbeat(self) -> None:
         """A clean exit leaves nothing; the registry entry stays while jobs are still held."""
         try:
             keys = (self.keys.worker(self.worker_id), self.processing, self.keys.workers)
             await asyncio.wait_for(self.link.client.eval(_DEREGISTER, 3, *keys, self.worker_id), 2)
-        except (*OUTAGE_ERRORS, asyncio.TimeoutError, Exception):  # noqa: BLE001 - it expires anyway
-            pass
+        except (*CALL_ERRORS, asyncio.TimeoutError):
+            pass  # it expires by itself
 
     async def _release_leftovers(self) -> None:
-        """Put anything still in our processing list back at the head of the queue."""
+        """Put back at the head of the queue what we still hold, except jobs whose
+        outcome is spooled (those wait for the spool replay, or for the reaper)."""
+        spooled = {item.raw_bytes for item in self.spool.items()}
         try:
             async with asyncio.timeout(5):
-                while await self.link.client.lmove(self.processing, self.keys.queue_list, "LEFT", "RIGHT"):
-                    self.events.emit("job_requeued", worker=self.worker_id, reason="shutdown")
-        except (*OUTAGE_ERRORS, TimeoutError, Exception) as exc:  # noqa: BLE001
+                held = await self.link.client.lrange(self.processing, 0, -1)
+                for raw in reversed(held):  # oldest first, so the queue keeps its order
+                    if raw in spooled:
+                        continue
+                    await self.link.client.pipeline(transaction=True).lrem(self.processing, 1, raw).rpush(
+                        self.keys.queue_list, raw).execute()
+                    self.events.emit("job_requeued", worker=self.worker_id, reason="shutdown", job_id=_job_id(raw))
+        except (*CALL_ERRORS, TimeoutError) as exc:
             self.events.emit("requeue_failed", level="warning", worker=self.worker_id, error=describe_error(exc),
                              note="the jobs stay in the processing list for the reaper")
-
-    # -- claiming ----------------------------------------------------------
-
-    async def _slot(self, index: int) -> None:
-        errors = 0
-        while not self.stopping:
-            if not self.link.breaker.available():
-                await self._nap(min(self.settings.blpop_timeout_seconds, max(0.05, self.link.breaker.snapshot().retry_in)))
-                continue
-            try:
-                raw = await self._claim()
-                errors = 0
-            except (*OUTAGE_ERRORS, BreakerOpenError) as exc:
-                errors += 1
-                delay = full_jitter(errors, self.settings.backoff_base_seconds, self.settings.backoff_cap_seconds, self.rng)
-                if errors == 1:
-                    self.events.emit("claim_failed", level="warning", worker=self.worker_id, error=describe_error(exc))
-                await self._nap(delay)
-                continue
-            if raw is None:
-                if self.burst:
-                    return
-                continue
-            self.current[index] = "?"
-            try:
-                await self._handle(raw, index)
-            finally:
-                self.current.pop(index, None)
-
-    async def _claim(self) -> bytes | None:
-        if self.burst:
-            return await self.link.call(lambda c: c.lmove(self.keys.queue_list, self.processing, "RIGHT", "LEFT"))
-        return await self.link.call(
-            lambda c: c.blmove(self.keys.queue_list, self.processing, self.settings.blpop_timeout_seconds, "RIGHT", "LEFT")
-        )
 
     async def _nap(self, seconds: float) -> None:
         try:
@@ -209,21 +285,154 @@ class Worker:
         except asyncio.TimeoutError:
             pass
 
+    # -- background duties ---------------------------------------------------
+
+    async def _reap_loop(self) -> None:
+        interval = max(0.5, self.settings.lease_seconds / 2)
+        while True:
+            await asyncio.sleep(interval)
+            if not self.link.breaker.available():
+                continue
+            try:
+                await self.link.call(lambda c: self.reaper.run_once(c))
+            except CALL_ERRORS:
+                pass
+
+    async def _replay_loop(self) -> None:
+        await self._adopt_orphaned_spools()
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            if self.link.breaker.available():
+                await self.replay_spool()
+
+    async def _adopt_orphaned_spools(self) -> None:
+        """Spools left by workers that died on this host: replay them as ours."""
+        for other in orphaned_spools(self.spool.directory, self.spool.path):
+            items = other.items()
+            for item in items:
+                self.spool.append(item)
+            other.rewrite([])
+            other.close()
+            if items:
+                self.events.emit("spool_adopted", worker=self.worker_id, items=len(items), file=str(other.path))
+        await self.replay_spool()
+
+    async def replay_spool(self) -> int:
+        """Deliver spooled outcomes; returns how many are still waiting."""
+        items = self.spool.items()
+        if not items:
+            return 0
+        remaining = []
+        for item in items:
+            try:
+                await self.link.call(lambda c: self._replay_one(c, item))
+            except CALL_ERRORS:
+                remaining.append(item)
+        self.spool.rewrite(remaining)
+        self.spooled = len(remaining)
+        self.events.emit("spool_replayed", worker=self.worker_id, delivered=len(items) - len(remaining),
+                         waiting=len(remaining))
+        return len(remaining)
+
+    async def _replay_one(self, client: Any, item: SpooledOutcome) -> None:
+        alive = await client.exists(self.keys.session(item.session)) if item.session else 0
+        pipe = client.pipeline(transaction=True)
+        if alive:
+            pipe.rpush(item.result_key, item.result).expire(item.result_key, self.settings.worker_result_ttl_seconds)
+            if item.dead_letter:
+                self.dlq.add_to(pipe, DeadLetter.model_validate_json(item.dead_letter))
+        else:
+            entry = self._undelivered_entry(item)
+            self.dlq.add_to(pipe, entry)
+        pipe.lrem(item.processing, 1, item.raw_bytes)
+        await pipe.execute()
+
+    def _undelivered_entry(self, item: SpooledOutcome) -> DeadLetter:
+        """The producer is gone: keep the computed result in dead letters, never drop it."""
+        base = DeadLetter.model_validate_json(item.dead_letter) if item.dead_letter else None
+        try:
+            job = Job.from_json(item.raw_bytes).model_dump(mode="json")
+        except ValueError:
+            job = base.job if base else None
+        return DeadLetter(id=item.job_id, reason=DeadReason.RESULT_PUSH_FAILED, job=job,
+                          result=json.loads(item.result), session=item.session, worker=self.worker_id,
+                          error_type=base.error_type if base else "", error="result could not be delivered: "
+                          "the producer's session ended while Redis was unreachable",
+                          attempts=base.attempts if base else 1)
+
+    # -- claiming ----------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        errors = 0
+        while not self.stopping:
+            await self._slot_free.wait()
+            if self.stopping:
+                break
+            if not self.link.breaker.available():
+                await self._nap(min(self.settings.blpop_timeout_seconds, max(0.05, self.link.breaker.snapshot().retry_in)))
+                continue
+            free = self.concurrency - len(self.inflight)
+            try:
+                raws = await self._claim(free)
+                errors = 0
+            except CALL_ERRORS as exc:
+                errors += 1
+                if errors == 1:
+                    self.events.emit("claim_failed", level="warning", worker=self.worker_id, error=describe_error(exc))
+                await self._nap(full_jitter(errors, self.settings.backoff_base_seconds, self.settings.backoff_cap_seconds,
+                                            self.rng) + 0.01)
+                continue
+            if not raws:
+                if self.burst:
+                    break
+                continue
+            for raw in raws:
+                self._start(raw)
+
+    async def _claim(self, free: int) -> list[bytes]:
+        if free > 1 or self.burst:
+            raws = await self.link.call(
+                lambda c: self._claim_script(keys=[self.keys.queue_list, self.processing], args=[free], client=c))
+            if raws or self.burst:
+                return list(raws)
+        raw = await self.link.call(
+            lambda c: c.blmove(self.keys.queue_list, self.processing, self.settings.blpop_timeout_seconds,
+                               "RIGHT", "LEFT"))
+        return [raw] if raw is not None else []
+
+    def _start(self, raw: bytes) -> None:
+        self.inflight[raw] = "?"
+        if len(self.inflight) >= self.concurrency:
+            self._slot_free.clear()
+        task = asyncio.create_task(self._handle(raw))
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._finished(t, raw))
+
+    def _finished(self, task: asyncio.Task[None], raw: bytes) -> None:
+        self._tasks.discard(task)
+        self.inflight.pop(raw, None)
+        self._slot_free.set()
+        if not task.cancelled() and task.exception() is not None:
+            self.events.emit("job_crashed", level="error", worker=self.worker_id, error=describe_error(task.exception()))
+
     # -- running -----------------------------------------------------------
 
-    async def _handle(self, raw: bytes, index: int) -> None:
+    async def _handle(self, raw: bytes) -> None:
         job, problem = self._parse(raw)
         if job is None:
-            return await self._dead_letter_raw(raw, problem)
-        self.current[index] = job.id
+            await self._submit(self._raw_dead_letter(raw, problem))
+            return
+        self.inflight[raw] = job.id
         if job.handler not in self.registry:
             err = UnknownHandlerError(f"no handler registered as {job.handler!r} on worker {self.worker_id}")
-            return await self._finish_failed(raw, job, err, DeadReason.INVALID_PAYLOAD, job.attempt, job.failures, "")
+            await self._submit(self._failure(raw, job, err, DeadReason.INVALID_PAYLOAD, job.attempt, job.failures, ""))
+            return
         try:
-            await self._run_attempts(raw, job)
+            record = await self._run_attempts(raw, job)
         except asyncio.CancelledError:
             await self._requeue(raw, job)
             raise
+        await self._submit(record)  # cancelled from here on, the outcome is still written
 
     def _parse(self, raw: bytes) -> tuple[Job | None, str]:
         """The job, or None and why the bytes are not one."""
@@ -236,16 +445,15 @@ class Worker:
         except ValueError as exc:
             return None, (str(exc).splitlines() or ["not a job"])[0]
 
-    async def _run_attempts(self, raw: bytes, job: Job) -> None:
+    async def _run_attempts(self, raw: bytes, job: Job) -> Record:
         attempt, failures = job.attempt, job.failures
         started = time.time()
         while True:
             ctx = JobContext(job.id, attempt, failures, self.worker_id)
             try:
                 value = await asyncio.wait_for(self.registry.run(job.handler, job.payload, ctx), timeout=job.timeout)
-                result = Result(job_id=job.id, outcome=Outcome.OK, value=value, attempts=attempt, worker=self.worker_id,
-                                handler=job.handler, enqueued_at=job.enqueued_at, started_at=started)
-                data = result.to_json()
+                data = Result(job_id=job.id, outcome=Outcome.OK, value=value, attempts=attempt, worker=self.worker_id,
+                              handler=job.handler, enqueued_at=job.enqueued_at, started_at=started).to_json()
             except asyncio.TimeoutError:
                 error: BaseException = JobTimeoutError(f"handler {job.handler!r} ran past the job timeout of {job.timeout}s")
                 tb = ""
@@ -255,11 +463,11 @@ class Worker:
                 error, tb = self._handler_error(exc)
             else:
                 self.jobs_done += 1
-                await self._record(job, lambda p: self._push_ops(p, job, data).lrem(self.processing, 1, raw))
-                return
+                return Record(job.id, raw, job.result_key, data, session=job.session)
             failures += 1
-            if attempt >= job.max_attempts or self.registry.is_permanent(job.handler, error):
-                return await self._finish_failed(raw, job, error, DeadReason.HANDLER_FAILED, attempt, failures, tb)
+            permanent = self.registry.is_permanent(job.handler, error) or isinstance(error, _NotSerializable)
+            if attempt >= job.max_attempts or permanent:
+                return self._failure(raw, job, error, DeadReason.HANDLER_FAILED, attempt, failures, tb)
             delay = full_jitter(attempt - 1, self.settings.backoff_base_seconds, self.settings.backoff_cap_seconds, self.rng)
             self.events.emit("job_retry", job_id=job.id, attempt=attempt, error=describe_error(error), delay=round(delay, 3))
             attempt += 1
@@ -268,50 +476,34 @@ class Worker:
     @staticmethod
     def _handler_error(exc: BaseException) -> tuple[BaseException, str]:
         if isinstance(exc, (TypeError, ValueError)) and "serializ" in str(exc).lower():
-            exc = TypeError(f"result is not JSON-serializable: {str(exc).splitlines()[0]}")
+            exc = _NotSerializable(f"result is not JSON-serializable: {str(exc).splitlines()[0]}")
         tb = "".join(traceback.format_exception(exc))[-TRACEBACK_MAX_CHARS:]
         return exc, tb
 
-    def _push_ops(self, pipe: Any, job: Job, data: bytes) -> Any:
-        ttl = self.settings.worker_result_ttl_seconds
-        return pipe.rpush(job.result_key, data).expire(job.result_key, ttl)
-
-    async def _finish_failed(
-        self, raw: bytes, job: Job, error: BaseException, reason: DeadReason, attempts: int, failures: int, tb: str
-    ) -> None:
-        """Tell the producer (a failure Result) and keep the job (a dead letter), in one MULTI."""
+    def _failure(self, raw: bytes, job: Job, error: BaseException, reason: DeadReason, attempts: int, failures: int,
+                 tb: str) -> Record:
+        """Tell the producer (a failure Result) and keep the job (a dead letter)."""
         self.jobs_failed += 1
         now = time.time()
-        result = Result(job_id=job.id, outcome=Outcome.ERROR, error_type=type(error).__name__, error=str(error)[:2000],
+        message = str(error)[:2000]
+        result = Result(job_id=job.id, outcome=Outcome.ERROR, error_type=type(error).__name__, error=message,
                         attempts=attempts, worker=self.worker_id, handler=job.handler, enqueued_at=job.enqueued_at,
                         finished_at=now)
         kept = job.model_copy(update={"attempt": attempts, "failures": failures})
         entry = DeadLetter(id=job.id, reason=reason, job=kept.model_dump(mode="json"), error_type=type(error).__name__,
-                           error=str(error)[:2000], traceback=tb, attempts=attempts, first_failed_at=now,
+                           error=message, traceback=tb, attempts=attempts, first_failed_at=job.enqueued_at or now,
                            last_failed_at=now, worker=self.worker_id, session=job.session)
         self.events.emit("job_dead_lettered", level="warning", job_id=job.id, reason=reason.value,
                          error=describe_error(error), attempts=attempts)
+        return Record(job.id, raw, job.result_key, result.to_json(), entry, session=job.session)
 
-        def ops(pipe: Any) -> Any:
-            self._push_ops(pipe, job, result.to_json())
-            self.dlq.add_to(pipe, entry, now)
-            return pipe.lrem(self.processing, 1, raw)
-
-        await self._record(job, ops)
-
-    async def _dead_letter_raw(self, raw: bytes, error: str) -> None:
+    def _raw_dead_letter(self, raw: bytes, error: str) -> Record:
         """Garbage on the queue: keep it (bounded) in dead letters and move on."""
         entry = DeadLetter.for_raw(raw, DeadReason.INVALID_PAYLOAD, error, worker=self.worker_id)
         self.jobs_failed += 1
         self.events.emit("job_dead_lettered", level="warning", job_id=entry.id, reason=entry.reason.value, error=error,
                          bytes=len(raw))
-        now = time.time()
-
-        def ops(pipe: Any) -> Any:
-            self.dlq.add_to(pipe, entry, now)
-            return pipe.lrem(self.processing, 1, raw)
-
-        await self._record(None, ops)
+        return Record(None, raw, dead_letter=entry)
 
     async def _requeue(self, raw: bytes, job: Job | None) -> None:
         """Shutdown cut a job short: back to the head of the queue, atomically."""
@@ -320,23 +512,85 @@ class Worker:
                 await self.link.client.pipeline(transaction=True).lrem(self.processing, 1, raw).rpush(
                     self.keys.queue_list, raw).execute()
             self.events.emit("job_requeued", worker=self.worker_id, job_id=job.id if job else None, reason="shutdown")
-        except (*OUTAGE_ERRORS, TimeoutError, Exception) as exc:  # noqa: BLE001 - the reaper covers it
-            self.events.emit("requeue_failed", level="warning", job_id=job.id if job else None, error=describe_error(exc))
+        except (*CALL_ERRORS, TimeoutError) as exc:
+            self.events.emit("requeue_failed", level="warning", job_id=job.id if job else None,
+                             error=describe_error(exc))
 
     # -- recording outcomes ------------------------------------------------
 
-    async def _record(self, job: Job | None, ops: Callable[[Any], Any]) -> bool:
-        """Run ``ops`` in one MULTI: retries with backoff, then one fresh fallback pool.
+    async def _submit(self, record: Record) -> bool:
+        """Hand an outcome to the writer and wait until it is recorded (or spooled)."""
+        self._pending.append(record)
+        self._pending_ready.set()
+        return await asyncio.shield(record.done)
 
-        Returns False (never raises) if the outcome could not be recorded; the
-        job then stays in the processing list, so it is not lost.
+    async def _ack_loop(self) -> None:
+        while True:
+            await self._pending_ready.wait()
+            self._pending_ready.clear()
+            await self._flush_pending()
+
+    async def _flush_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            simple = [r for r in batch if r.simple]
+            if simple:
+                ok = await self._record(simple, lambda c, rs=simple: self._ack(c, rs))
+                self._settle(simple, ok)
+            for record in (r for r in batch if not r.simple):
+                ok = await self._record([record], lambda c, r=record: self._write_failure(c, r))
+                self._settle([record], ok)
+
+    def _settle(self, records: list[Record], ok: bool) -> None:
+        if not ok:
+            for r in records:
+                self._spool(r)
+        for r in records:
+            if not r.done.done():
+                r.done.set_result(ok)
+
+    def _ack(self, client: Any, records: list[Record]) -> Awaitable[Any]:
+        keys = [self.processing, *(r.result_key for r in records)]
+        args: list[Any] = [self.settings.worker_result_ttl_seconds]
+        for r in records:
+            args += [r.result, r.raw]
+        return self._ack_script(keys=keys, args=args, client=client)
+
+    def _write_failure(self, client: Any, record: Record) -> Awaitable[Any]:
+        pipe = client.pipeline(transaction=True)
+        if record.result_key and record.result is not None:
+            pipe.rpush(record.result_key, record.result).expire(record.result_key,
+                                                                self.settings.worker_result_ttl_seconds)
+        if record.dead_letter is not None:
+            self.dlq.add_to(pipe, record.dead_letter)
+        pipe.lrem(self.processing, 1, record.raw)
+        return pipe.execute()
+
+    def _spool(self, record: Record) -> None:
+        """Redis is out of reach: the outcome goes to disk, the job stays claimed."""
+        if record.result is None or record.result_key is None:
+            return  # garbage with nowhere to report: it stays in the processing list for the reaper
+        item = SpooledOutcome(
+            job_id=record.job_id or "", session=record.session, result_key=record.result_key,
+            result=record.result.decode(), processing=self.processing, raw=record.raw.decode("latin-1"),
+            dead_letter=record.dead_letter.model_dump_json() if record.dead_letter else None,
+        )
+        self.spool.append(item)
+        self.spooled += 1
+        self.events.emit("result_spooled", level="warning", job_id=record.job_id, worker=self.worker_id,
+                         spool=str(self.spool.path))
+
+    async def _record(self, records: list[Record], write: Callable[[Any], Awaitable[Any]]) -> bool:
+        """Run ``write``: retries with backoff, then one fresh fallback pool.
+
+        Returns False (never raises) if the outcome could not be recorded.
         """
-        job_id = job.id if job else None
+        job_ids = [r.job_id for r in records]
         last: BaseException | None = None
         tries = self.settings.enqueue_max_retries + 1
         for attempt in range(tries):
             try:
-                await self.link.call(lambda c: ops(c.pipeline(transaction=True)).execute())
+                await self.link.call(write)
                 return True
             except (*OUTAGE_ERRORS, BreakerOpenError) as exc:
                 last = exc
@@ -346,26 +600,39 @@ class Worker:
             if attempt + 1 < tries:
                 await asyncio.sleep(full_jitter(attempt, self.settings.backoff_base_seconds,
                                                 self.settings.backoff_cap_seconds, self.rng))
-        if await self._record_via_fallback(job_id, ops):
+        if await self._record_via_fallback(job_ids, write):
             return True
-        self.push_failures += 1
-        self.events.emit("result_push_failed", level="error", job_id=job_id, worker=self.worker_id,
-                         error=describe_error(last) if last else "", note="job kept in the processing list")
+        self.push_failures += len(records)
+        for job_id in job_ids:
+            self.events.emit("result_push_failed", level="error", job_id=job_id, worker=self.worker_id,
+                             error=describe_error(last) if last else "", note="outcome spooled; job kept claimed")
         return False
 
-    async def _record_via_fallback(self, job_id: str | None, ops: Callable[[Any], Any]) -> bool:
+    async def _record_via_fallback(self, job_ids: list[str | None], write: Callable[[Any], Awaitable[Any]]) -> bool:
         """One try through a freshly created pool (the primary may hold dead sockets)."""
         client = None
         try:
             client = self.client_factory(self.url, self.settings)
             self.fallback_pools += 1
-            self.events.emit("redis_pool_created", role="worker", pool="fallback", job_id=job_id)
+            self.events.emit("redis_pool_created", role="worker", pool="fallback", job_ids=job_ids[:5])
             async with asyncio.timeout(self.settings.redis_socket_timeout_seconds + 1):
-                await ops(client.pipeline(transaction=True)).execute()
+                await write(client)
             self.link.breaker.record_success()
             return True
         except Exception as exc:  # noqa: BLE001 - creation or push failure: the caller reports it
-            self.events.emit("fallback_push_failed", level="warning", job_id=job_id, error=describe_error(exc))
+            self.events.emit("fallback_push_failed", level="warning", job_ids=job_ids[:5], error=describe_error(exc))
             return False
         finally:
             await close_quietly(client)
+
+
+class _NotSerializable(TypeError):
+    """A handler returned something JSON cannot hold: retrying will not change that."""
+
+
+def _job_id(raw: bytes) -> str | None:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value.get("id") if isinstance(value, dict) else None
