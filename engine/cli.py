@@ -22,7 +22,7 @@ from .deadletters import DeadLetter, DeadLetterStore, DeadReason, RetryReport
 from .embedded import EmbeddedError
 from .errors import PayloadError, RedisUnavailableError, SeawallError
 from .events import LEVELS
-from .handlers import default_registry
+from .handlers import HandlerImportError, default_registry, load_registry
 from .models import JobState
 from .producer import JobOutcome, Producer
 from .runtime import Runtime, resolve
@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=_positive_int, default=10, metavar="N", help="jobs run at once (default: 10)")
     p.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     p.add_argument("--worker-id", default=None, help="worker id (default: host-pid-random)")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="a module whose register(registry) adds your handlers (repeatable)")
     p = add("notes", "turn every markdown note under DIR into flashcards, using workers")
     p.add_argument("dir", metavar="DIR", help="folder of .md notes")
     p.add_argument("--workers", type=_non_negative_int, default=2, metavar="N",
@@ -173,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"config: {exc}", 2)
     except PayloadError as exc:
         return _fail(str(exc), exc.exit_code)
-    except (SeawallError, EmbeddedError) as exc:
+    except (SeawallError, EmbeddedError, HandlerImportError) as exc:
         return _fail(str(exc), getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
         return 130
@@ -301,10 +303,11 @@ def _print_outcome(o: JobOutcome, as_json: bool) -> None:
 def cmd_worker(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     from .worker import Worker  # noqa: PLC0415
 
+    registry = load_registry(args.imports)
     runtime, events = _runtime(args, loaded, default_level="info")
 
     async def serve() -> int:
-        worker = Worker(runtime.settings, runtime.url, events, default_registry(), worker_id=args.worker_id,
+        worker = Worker(runtime.settings, runtime.url, events, registry, worker_id=args.worker_id,
                         concurrency=args.concurrency, burst=args.burst)
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -31,6 +32,7 @@ class _Entry:
     fn: Handler
     wants_context: bool
     permanent: tuple[type[BaseException], ...]
+    inline: bool
 
 
 class Registry:
@@ -44,15 +46,18 @@ class Registry:
         *,
         wants_context: bool = False,
         permanent: tuple[type[BaseException], ...] = (),
+        inline: bool = False,
     ) -> Any:
         """Register ``fn`` under ``name`` (usable as a decorator).
 
         ``permanent``: exception types that retrying cannot fix (bad input);
         the job fails at once instead of using up its attempts.
+        ``inline``: a sync handler so cheap (microseconds) that it runs on the
+        event loop instead of paying for a thread.
         """
 
         def add(f: Handler) -> Handler:
-            self._handlers[name] = _Entry(f, wants_context, permanent)
+            self._handlers[name] = _Entry(f, wants_context, permanent, inline)
             return f
 
         return add(fn) if fn is not None else add
@@ -75,7 +80,40 @@ class Registry:
         args = (payload, ctx) if entry.wants_context else (payload,)
         if inspect.iscoroutinefunction(entry.fn):
             return await entry.fn(*args)
-        return await asyncio.to_thread(entry.fn, *args)
+        if entry.inline:
+            return entry.fn(*args)
+        return await run_in_daemon_thread(entry.fn, *args)
+
+async def run_in_daemon_thread(fn: Handler, *args: Any) -> Any:
+    """Run a sync handler in a daemon thread.
+
+    A thread cannot be killed: a handler that hangs past its timeout keeps
+    running, but as a daemon it never stops the worker process from exiting.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def target() -> None:
+        try:
+            value, ok = fn(*args), True
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            value, ok = exc, False
+        try:
+            loop.call_soon_threadsafe(settle, ok, value)
+        except RuntimeError:
+            pass  # the loop is gone: the worker is exiting
+
+    threading.Thread(target=target, name="seawall-handler", daemon=True).start()
+    return await future
+
 
 # -- built-ins ---------------------------------------------------------------
 
@@ -110,10 +148,33 @@ def default_registry() -> Registry:
     from .notes import NoteError, cards_handler  # noqa: PLC0415 - keeps import of the parser lazy
 
     reg = Registry()
-    reg.register("echo", echo)
+    reg.register("echo", echo, inline=True)
     reg.register("sleep", sleep)
-    reg.register("fail", fail)
-    reg.register("flaky", flaky, wants_context=True)
-    reg.register("increment", increment)
+    reg.register("fail", fail, inline=True)
+    reg.register("flaky", flaky, wants_context=True, inline=True)
+    reg.register("increment", increment, inline=True)
     reg.register("notes.cards", cards_handler, permanent=(NoteError,))
+    return reg
+
+
+class HandlerImportError(LookupError):
+    """A ``--import`` module is missing or has no ``register(registry)``."""
+
+    exit_code = 2
+
+
+def load_registry(modules: list[str]) -> Registry:
+    """The built-ins plus what each operator module registers: handlers come only from here."""
+    import importlib  # noqa: PLC0415
+
+    reg = default_registry()
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise HandlerImportError(f"--import {name}: cannot import it ({exc})") from None
+        register = getattr(module, "register", None)
+        if not callable(register):
+            raise HandlerImportError(f"--import {name}: the module has no register(registry) function")
+        register(reg)
     return reg

@@ -17,6 +17,9 @@ from typing import Callable
 
 from .runtime import Runtime
 
+READ_CHUNK = 64 * 1024
+LINE_MAX = 2000
+
 
 class ProcState(str, Enum):
     STARTING = "starting"
@@ -56,16 +59,33 @@ class WorkerProcess:
         return self
 
     async def _read(self) -> None:
+        """Read output in chunks: a line of any length (or none at all) cannot stall the child."""
         assert self.proc is not None
         if self.proc.stdout is not None:
-            while line := await self.proc.stdout.readline():
-                text = line.decode("utf-8", errors="replace").rstrip()[:2000]
-                self.lines.append(text)
-                if self.on_line:
-                    self.on_line(self, text)
+            partial, skipping = b"", False
+            while chunk := await self.proc.stdout.read(READ_CHUNK):
+                *complete, partial = (partial + chunk).split(b"\n")
+                for line in complete:
+                    if skipping:  # the tail of an endless line, already shown cut
+                        skipping = False
+                        continue
+                    self._add_line(line)
+                if len(partial) > LINE_MAX:  # an endless line: keep its start, drop the rest
+                    if not skipping:
+                        self._add_line(partial[:LINE_MAX] + b" [...]")
+                        skipping = True
+                    partial = b""
+            if partial and not skipping:
+                self._add_line(partial)
         self.returncode = await self.proc.wait()
         if self.state is not ProcState.KILLED:
             self.state = ProcState.EXITED
+
+    def _add_line(self, line: bytes) -> None:
+        text = line[:LINE_MAX].decode("utf-8", errors="replace").rstrip()
+        self.lines.append(text)
+        if self.on_line:
+            self.on_line(self, text)
 
     @property
     def alive(self) -> bool:

@@ -13,6 +13,7 @@ import os
 import random
 import socket
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -24,11 +25,13 @@ from .breaker import BreakerOpenError
 from .config import Settings
 from .connection import OUTAGE_ERRORS, ClientFactory, RedisLink, describe_error, make_client
 from .errors import PayloadError, RedisUnavailableError, SubmitError
+from .deadletters import DeadLetter, DeadLetterStore, DeadReason
 from .events import EventLog
 from .keys import Keys, session_ttl
 from .models import Job, JobState, Result, make_job_id, new_session_id
 
 DRAIN_BATCH = 256
+MAX_REMEMBERED = 10_000  # timed-out jobs whose late result we still recognise
 
 
 @dataclass
@@ -84,6 +87,12 @@ class Producer:
         self.duplicates = 0
         self.enqueue_retries = 0
         self.server_version = ""
+        self.run_id = ""
+        self.resubmitted = 0
+        self.dlq = DeadLetterStore(self.keys, settings.dlq_max_entries, settings.dlq_ttl_seconds)
+        # jobs we reported as timed out: a late result still finds its job (bounded)
+        self._timed_out: OrderedDict[str, Job] = OrderedDict()
+        self._unrecorded: list[DeadLetter] = []  # result_timeout entries waiting for Redis
         self._heartbeat: asyncio.Task[None] | None = None
         self._collect_lock = asyncio.Lock()
         self._closed = False
@@ -108,6 +117,7 @@ class Producer:
             await self.link.close()
             raise RedisUnavailableError(f"Redis refused the connection: {describe_error(exc)}") from None
         self.server_version = str(info.get("redis_version", ""))
+        self.run_id = str(info.get("run_id", ""))
         await self._beat()
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"seawall-heartbeat-{self.session_id}")
 
@@ -136,20 +146,54 @@ class Producer:
         await self.link.close()
 
     async def _beat(self) -> None:
-        """Refresh the session key and (re)apply the result list's TTL, in one round trip."""
+        """Session key, result-list TTL and a server check, in one round trip.
+
+        A new ``run_id`` with our session key gone means Redis restarted without
+        its data: every job we still await is submitted again (same ids; a
+        duplicate result is dropped on delivery), so nothing is silently forgotten.
+        """
         value = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "at": time.time()})
-        pipe = self.link.client.pipeline(transaction=False)
-        pipe.set(self.keys.session(self.session_id), value, ex=session_ttl(self.settings.heartbeat_seconds))
-        pipe.expire(self.result_key, self.settings.result_queue_ttl_seconds)
-        await self.link.call(lambda c: pipe.execute())
+        session_key = self.keys.session(self.session_id)
+
+        async def beat(c: Any) -> list[Any]:
+            pipe = c.pipeline(transaction=False)
+            pipe.exists(session_key)
+            pipe.set(session_key, value, ex=session_ttl(self.settings.heartbeat_seconds))
+            pipe.expire(self.result_key, self.settings.result_queue_ttl_seconds)
+            pipe.info("server")
+            return await pipe.execute()
+
+        had_session, _, _, info = await self.link.call(beat)
+        run_id = str(info.get("run_id", ""))
+        if self.run_id and run_id != self.run_id:
+            self.events.emit("redis_restarted", level="warning", data_lost=not had_session, pending=len(self.pending))
+            if not had_session:
+                await self._resubmit_pending()
+        self.run_id = run_id
+        await self._record_timeouts()
 
     async def _heartbeat_loop(self) -> None:
         while not self._closed:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             try:
                 await self._beat()
-            except (*OUTAGE_ERRORS, BreakerOpenError, RedisError):
+            except (*OUTAGE_ERRORS, BreakerOpenError, RedisError, SubmitError):
                 pass  # counted by the link; the breaker shows it
+
+    async def _resubmit_pending(self) -> None:
+        jobs = [p.job for p in self.pending.values()]
+        for start in range(0, len(jobs), 500):
+            batch = jobs[start:start + 500]
+            await self._enqueue([self.encode(j) for j in batch], f"{len(batch)} resubmitted jobs")
+        self.resubmitted += len(jobs)
+        self.events.emit("jobs_resubmitted", level="warning", count=len(jobs), reason="redis data lost")
+
+    async def _record_timeouts(self) -> None:
+        """Timed-out jobs become ``result_timeout`` dead letters once Redis is there."""
+        while self._unrecorded:
+            entry = self._unrecorded[0]
+            await self.link.call(lambda c: self.dlq.add(c, entry))
+            self._unrecorded.pop(0)
 
     # -- submitting --------------------------------------------------------
 
@@ -216,6 +260,10 @@ class Producer:
         await self._enqueue([self.encode(j) for j in jobs], f"{len(jobs)} jobs")
         self._track(jobs, wait_seconds)
         return jobs
+
+    def expect(self, jobs: Iterable[Job], wait_seconds: float | None = None) -> None:
+        """Await results of jobs submitted elsewhere on our behalf (a dead-letter retry)."""
+        self._track(list(jobs), wait_seconds)
 
     def _track(self, jobs: list[Job], wait_seconds: float | None) -> None:
         now = self.clock()
@@ -286,12 +334,29 @@ class Producer:
             return None
         pending = self.pending.pop(result.job_id, None)
         if pending is None:
-            self.duplicates += 1
-            self.events.emit("result_duplicate", level="debug", job_id=result.job_id)
+            self._late_or_duplicate(result)
             return None
         self.delivered += 1
         state = JobState.DONE if result.ok else JobState.FAILED
         return JobOutcome(pending.job, state, result, self.clock() - pending.submitted)
+
+    def _late_or_duplicate(self, result: Result) -> None:
+        job = self._timed_out.pop(result.job_id, None)
+        if job is None:
+            self.duplicates += 1
+            self.events.emit("result_duplicate", level="debug", job_id=result.job_id)
+            return
+        # Too late for its caller, but computed: keep it with the job's dead letter.
+        self._unrecorded.append(self._timeout_entry(job, result))
+        self.events.emit("result_late", level="warning", job_id=result.job_id, note="kept in dead letters")
+
+    def _timeout_entry(self, job: Job, result: Result | None = None) -> DeadLetter:
+        now = time.time()
+        return DeadLetter(id=job.id, reason=DeadReason.RESULT_TIMEOUT, job=job.model_dump(mode="json"),
+                          error_type="ResultTimeout", error="no result before the producer's deadline",
+                          attempts=result.attempts if result else 0, first_failed_at=now, last_failed_at=now,
+                          session=job.session, worker=result.worker if result else "",
+                          result=result.model_dump(mode="json") if result else None)
 
     def _expire(self) -> list[JobOutcome]:
         now = self.clock()
@@ -301,6 +366,14 @@ class Producer:
             p = self.pending.pop(jid)
             self.events.emit("job_timed_out", level="warning", job_id=jid, waited=round(now - p.submitted, 3))
             outcomes.append(JobOutcome(p.job, JobState.TIMED_OUT, None, now - p.submitted))
+            self._timed_out[jid] = p.job
+            self._unrecorded.append(self._timeout_entry(p.job))
+        while len(self._timed_out) > MAX_REMEMBERED:
+            self._timed_out.popitem(last=False)
+        if len(self._unrecorded) > MAX_REMEMBERED:
+            dropped = len(self._unrecorded) - MAX_REMEMBERED
+            del self._unrecorded[:dropped]
+            self.events.emit("timeouts_unrecorded", level="error", dropped=dropped)
         return outcomes
 
     async def wait_all(self, on_outcome: Callable[[JobOutcome], None] | None = None) -> list[JobOutcome]:

@@ -22,7 +22,7 @@ from typing import Any
 from .deadletters import DeadLetter, DeadLetterStore, DeadReason
 from .events import EventLog
 from .keys import LOST_COUNT_SECONDS, WORKER_REGISTRY_SECONDS, Keys
-from .models import Job
+from .models import Job, Outcome, Result
 
 DEFAULT_MAX_LOST = 3
 
@@ -68,13 +68,14 @@ class Reaper:
     """Finds dead workers in the registry and recovers what they held."""
 
     def __init__(self, keys: Keys, store: DeadLetterStore, events: EventLog, *, holder: str | None = None,
-                 max_lost: int = DEFAULT_MAX_LOST, reaper_id: str = "") -> None:
+                 max_lost: int = DEFAULT_MAX_LOST, reaper_id: str = "", result_ttl: int = 3600) -> None:
         self.keys = keys
         self.store = store
         self.events = events
         self.holder = holder  # our own processing list, for poison jobs
         self.max_lost = max_lost
         self.reaper_id = reaper_id
+        self.result_ttl = result_ttl
 
     async def run_once(self, client: Any, *, now: float | None = None) -> ReapReport:
         now = time.time() if now is None else now
@@ -127,15 +128,21 @@ class Reaper:
 
     async def _dead_letter(self, client: Any, raw: bytes, worker_id: str, lost: int) -> None:
         """A poison job, now in our own list: dead-letter it and drop it from the list, atomically."""
+        pipe = client.pipeline(transaction=True)
         try:
             job = Job.from_json(raw)
-            entry = DeadLetter(id=job.id, reason=DeadReason.WORKER_LOST, job=job.model_dump(mode="json"),
-                               error_type="WorkerLost", attempts=job.attempt, worker=worker_id, session=job.session,
-                               error=f"its worker died while running it {lost} times (worker {worker_id})")
         except ValueError:
             entry = DeadLetter.for_raw(raw, DeadReason.WORKER_LOST, f"lost with dead worker {worker_id} {lost} times",
                                        worker=worker_id)
-        pipe = client.pipeline(transaction=True)
+        else:
+            error = f"its worker died while running it, {lost} times (last: {worker_id})"
+            entry = DeadLetter(id=job.id, reason=DeadReason.WORKER_LOST, job=job.model_dump(mode="json"),
+                               error_type="WorkerLost", attempts=job.attempt, worker=worker_id, session=job.session,
+                               error=error)
+            # the producer hears of it now, not at its deadline
+            failure = Result(job_id=job.id, outcome=Outcome.ERROR, error_type="WorkerLost", error=error,
+                             attempts=job.attempt, worker=worker_id, handler=job.handler, enqueued_at=job.enqueued_at)
+            pipe.rpush(job.result_key, failure.to_json()).expire(job.result_key, self.result_ttl)
         self.store.add_to(pipe, entry)
         pipe.lrem(self.holder, 1, raw)
         await pipe.execute()

@@ -37,7 +37,7 @@ from .connection import OUTAGE_ERRORS, ClientFactory, RedisLink, close_quietly, 
 from .deadletters import TRACEBACK_MAX_CHARS, DeadLetter, DeadLetterStore, DeadReason
 from .events import EventLog
 from .handlers import JobContext, Registry, UnknownHandlerError
-from .keys import WORKER_REGISTRY_SECONDS, Keys
+from .keys import WORKER_REGISTRY_SECONDS, Keys, session_ttl
 from .models import Job, Outcome, Result, describe_validation_error, sanitize_name
 from .reaper import DEFAULT_MAX_LOST, Reaper
 from .spool import Spool, SpooledOutcome, orphaned_spools, spool_dir
@@ -137,7 +137,7 @@ class Worker:
         self.dlq = DeadLetterStore(self.keys, settings.dlq_max_entries, settings.dlq_ttl_seconds)
         self.link = RedisLink(url, settings, events, client_factory=client_factory, clock=clock, role="worker")
         self.reaper = Reaper(self.keys, self.dlq, events, holder=self.processing, max_lost=max_lost,
-                             reaper_id=self.worker_id)
+                             reaper_id=self.worker_id, result_ttl=settings.worker_result_ttl_seconds)
         self.spool = Spool(spool_path or spool_dir(settings.namespace, settings.queue), self.worker_id)
         self._claim_script = self.link.client.register_script(_CLAIM)
         self._ack_script = self.link.client.register_script(_ACK)
@@ -146,6 +146,7 @@ class Worker:
         self.push_failures = 0
         self.fallback_pools = 0
         self.spooled = 0
+        self._session_missing: dict[str, float] = {}
         self.inflight: dict[bytes, str] = {}  # raw -> job id (or "?")
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: list[Record] = []
@@ -325,7 +326,8 @@ class Worker:
         remaining = []
         for item in items:
             try:
-                await self.link.call(lambda c: self._replay_one(c, item))
+                if not await self.link.call(lambda c: self._replay_one(c, item)):
+                    remaining.append(item)
             except CALL_ERRORS:
                 remaining.append(item)
         self.spool.rewrite(remaining)
@@ -334,8 +336,16 @@ class Worker:
                          waiting=len(remaining))
         return len(remaining)
 
-    async def _replay_one(self, client: Any, item: SpooledOutcome) -> None:
+    async def _replay_one(self, client: Any, item: SpooledOutcome) -> bool:
+        """Deliver one spooled outcome; False: not yet (its session may still come back)."""
         alive = await client.exists(self.keys.session(item.session)) if item.session else 0
+        if not alive:
+            # After an outage a live producer needs a heartbeat to re-announce its
+            # session: only a session missing for longer than that is gone.
+            first = self._session_missing.setdefault(item.job_id, time.monotonic())
+            if time.monotonic() - first < 2 * session_ttl(self.settings.heartbeat_seconds):
+                return False
+        self._session_missing.pop(item.job_id, None)
         pipe = client.pipeline(transaction=True)
         if alive:
             pipe.rpush(item.result_key, item.result).expire(item.result_key, self.settings.worker_result_ttl_seconds)
@@ -346,6 +356,7 @@ class Worker:
             self.dlq.add_to(pipe, entry)
         pipe.lrem(item.processing, 1, item.raw_bytes)
         await pipe.execute()
+        return True
 
     def _undelivered_entry(self, item: SpooledOutcome) -> DeadLetter:
         """The producer is gone: keep the computed result in dead letters, never drop it."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from textual import on
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -143,7 +143,10 @@ class SeawallApp(App[int]):
     _last_latency: float | None = None
 
     def _sync(self, changes: Changes) -> None:
-        screen = self.screen
+        try:
+            screen = self.screen
+        except ScreenStackError:
+            return  # starting up, switching modes or shutting down
         if isinstance(screen, ConsoleScreen):
             screen.sync(changes)
 
