@@ -124,13 +124,14 @@ async def test_result_is_spooled_during_an_outage_and_delivered_after(events, tm
         async with Producer(rt.settings, rt.url, events) as producer:
             worker = Worker(rt.settings, rt.url, events, default_registry(), spool_path=tmp_path / "spool")
             task = asyncio.create_task(worker.run())
-            job = await producer.submit("sleep", {"seconds": 1.0}, wait_seconds=60)
+            job = await producer.submit("sleep", {"seconds": 3.0}, wait_seconds=60)
             await eventually(lambda: worker.inflight, 10, "the claim")
-            server.stop()
+            server.stop()  # for 10 s, while the 3 s job runs
+            stopped = time.monotonic()
             await eventually(lambda: worker.spooled == 1, 20, "the spool")
             spooled = (tmp_path / "spool" / f"{worker.worker_id}.jsonl").read_text()
             assert job.id in spooled
-            await asyncio.sleep(2)  # Redis stays away a while
+            await asyncio.sleep(max(0.0, 10 - (time.monotonic() - stopped)))
             server.start()
             [outcome] = await asyncio.wait_for(producer.wait_all(), 30)
             assert outcome.ok and outcome.job_id == job.id
