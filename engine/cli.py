@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker subprocesses to launch for the run (default: 2; 0 = use running workers)")
     p.add_argument("--timeout", type=_positive_float, default=None, metavar="S", help="seconds to wait per note")
     p.add_argument("--json", action="store_true", help="one JSON line per note")
+    p = add("metrics", "health metrics for the whole queue: depths, workers, producers, Redis latency and errors")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="one JSON object per snapshot")
+    fmt.add_argument("--prometheus", action="store_true", help="Prometheus text exposition format")
+    p.add_argument("--watch", type=_positive_float, default=None, metavar="S", help="print a snapshot every S seconds")
+    p.add_argument("--serve", type=_port, default=None, metavar="PORT",
+                   help="serve /metrics (Prometheus format) on 127.0.0.1:PORT")
+    p.add_argument("--no-orphans", action="store_true", help="skip the SCAN that counts orphaned result lists")
     p = add("embedded", "manage the embedded Redis server")
     p.add_argument("action", choices=["status", "start", "stop"], help="what to do")
     p.add_argument("--json", action="store_true")
@@ -146,6 +154,13 @@ def _positive_int(text: str) -> int:
 
 def _non_negative_int(text: str) -> int:
     return 0 if text.strip() == "0" else _positive_int(text)
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (1-65535)")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -387,6 +402,91 @@ def _notes_report(outcomes: list[JobOutcome], total: int, elapsed: float, as_jso
     return 0 if answered == total else 1
 
 
+def cmd_metrics(args: argparse.Namespace, loaded: LoadedSettings) -> int:
+    from .keys import Keys  # noqa: PLC0415
+    from .metrics import collect_fleet, prometheus  # noqa: PLC0415
+
+    runtime, _events = _runtime(args, loaded)
+    keys = Keys(runtime.settings.namespace, runtime.settings.queue)
+
+    async def snapshot(client: Any) -> dict[str, Any]:
+        try:
+            return await collect_fleet(client, keys, orphans=not args.no_orphans)
+        except OUTAGE_ERRORS as exc:
+            raise RedisUnavailableError(f"Redis is unreachable: {runtime.redactor(describe_error(exc))}") from None
+
+    def render(fleet: dict[str, Any]) -> str:
+        if args.prometheus:
+            return prometheus(fleet).rstrip("\n")
+        if args.json:
+            return json.dumps(fleet)
+        return _metrics_text(fleet)
+
+    async def serve(client: Any) -> int:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                try:
+                    body, status = prometheus(await snapshot(client)).encode(), "200 OK"
+                except SeawallError as exc:
+                    body, status = f"# {exc}\n".encode(), "503 Service Unavailable"
+                writer.write(f"HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+                await writer.drain()
+            except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        try:
+            server = await asyncio.start_server(handle, "127.0.0.1", args.serve)
+        except OSError as exc:
+            raise SeawallError(f"--serve {args.serve}: cannot listen on 127.0.0.1:{args.serve} ({exc.strerror})") from None
+        print(f"serving Prometheus metrics on http://127.0.0.1:{args.serve}/metrics", file=sys.stderr, flush=True)
+        async with server:
+            await server.serve_forever()
+        return 0
+
+    async def run() -> int:
+        client = make_client(runtime.url, runtime.settings)
+        try:
+            if args.serve:
+                return await serve(client)
+            while True:
+                try:
+                    print(render(await snapshot(client)), flush=True)
+                except SeawallError as exc:
+                    if not args.watch:
+                        raise
+                    print(f"{PROG}: {exc}", file=sys.stderr, flush=True)
+                if not args.watch:
+                    return 0
+                await asyncio.sleep(args.watch)
+        finally:
+            await close_quietly(client)
+
+    return _run(run)
+
+
+def _metrics_text(fleet: dict[str, Any]) -> str:
+    d = fleet["depths"]
+    lines = [f"{fleet['namespace']}/{fleet['queue']}  {time.strftime('%H:%M:%S', time.localtime(fleet['at']))}  "
+             f"ping {fleet['ping_seconds'] * 1000:.2f} ms  workers {fleet['workers_alive']}",
+             "  ".join(f"{k} {v}" for k, v in d.items())]
+    for proc in fleet["processes"]:
+        c = proc["counters"]
+        lat = proc["job_latency"]
+        redis = proc.get("redis") or {}
+        rl = redis.get("latency") or {}
+        lines.append(
+            f"{proc['role']} {proc['id']}: " + " ".join(f"{k} {v}" for k, v in sorted(c.items()))
+            + f"  results/s {proc.get('results_per_second', 0)}  job p50/p95/p99 {lat.get('p50_ms')}/{lat.get('p95_ms')}/"
+            f"{lat.get('p99_ms')} ms  redis p50/p99 {rl.get('p50_ms')}/{rl.get('p99_ms')} ms  breaker "
+            f"{redis.get('breaker', '?')} trips {redis.get('trips', 0)} errors {redis.get('errors', {})}"
+        )
+    return "\n".join(lines)
+
+
 def cmd_embedded(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     if args.action == "start":
         embedded.ensure_running()
@@ -610,6 +710,7 @@ def cmd_orphans(args: argparse.Namespace, loaded: LoadedSettings) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace, LoadedSettings], int]] = {
     "tui": cmd_tui, "config": cmd_config, "ping": cmd_ping, "submit": cmd_submit,
     "worker": cmd_worker, "notes": cmd_notes, "embedded": cmd_embedded, "dlq": cmd_dlq, "orphans": cmd_orphans,
+    "metrics": cmd_metrics,
 }
 
 if __name__ == "__main__":

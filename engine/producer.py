@@ -27,6 +27,7 @@ from .connection import OUTAGE_ERRORS, ClientFactory, RedisLink, describe_error,
 from .errors import PayloadError, RedisUnavailableError, SubmitError
 from .deadletters import DeadLetter, DeadLetterStore, DeadReason
 from .events import EventLog
+from .metrics import Metrics
 from .keys import Keys, session_ttl
 from .models import Job, JobState, Result, make_job_id, new_session_id
 
@@ -83,12 +84,9 @@ class Producer:
         self.rng = rng or random.Random()
         self.link = RedisLink(url, settings, events, client_factory=client_factory, clock=clock, role="producer")
         self.pending: dict[str, Pending] = {}
-        self.delivered = 0
-        self.duplicates = 0
-        self.enqueue_retries = 0
+        self.metrics = Metrics("producer")
         self.server_version = ""
         self.run_id = ""
-        self.resubmitted = 0
         self.dlq = DeadLetterStore(self.keys, settings.dlq_max_entries, settings.dlq_ttl_seconds)
         # jobs we reported as timed out: a late result still finds its job (bounded)
         self._timed_out: OrderedDict[str, Job] = OrderedDict()
@@ -96,6 +94,22 @@ class Producer:
         self._heartbeat: asyncio.Task[None] | None = None
         self._collect_lock = asyncio.Lock()
         self._closed = False
+
+    @property
+    def delivered(self) -> int:
+        return self.metrics.counters["succeeded"] + self.metrics.counters["failed"]
+
+    @property
+    def duplicates(self) -> int:
+        return self.metrics.counters["duplicates"]
+
+    @property
+    def resubmitted(self) -> int:
+        return self.metrics.counters["resubmitted"]
+
+    @property
+    def enqueue_retries(self) -> int:
+        return self.metrics.counters["enqueue_retries"]
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -152,7 +166,8 @@ class Producer:
         its data: every job we still await is submitted again (same ids; a
         duplicate result is dropped on delivery), so nothing is silently forgotten.
         """
-        value = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "at": time.time()})
+        value = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "at": time.time(),
+                            "metrics": self.metrics.snapshot(self.link, pending=len(self.pending))})
         session_key = self.keys.session(self.session_id)
 
         async def beat(c: Any) -> list[Any]:
@@ -185,7 +200,7 @@ class Producer:
         for start in range(0, len(jobs), 500):
             batch = jobs[start:start + 500]
             await self._enqueue([self.encode(j) for j in batch], f"{len(batch)} resubmitted jobs")
-        self.resubmitted += len(jobs)
+        self.metrics.inc("resubmitted", len(jobs))
         self.events.emit("jobs_resubmitted", level="warning", count=len(jobs), reason="redis data lost")
 
     async def _record_timeouts(self) -> None:
@@ -194,6 +209,7 @@ class Producer:
             entry = self._unrecorded[0]
             await self.link.call(lambda c: self.dlq.add(c, entry))
             self._unrecorded.pop(0)
+            self.metrics.inc("dead_lettered")
 
     # -- submitting --------------------------------------------------------
 
@@ -270,6 +286,7 @@ class Producer:
         wait = wait_seconds or self.settings.job_timeout_seconds
         for job in jobs:
             self.pending[job.id] = Pending(job, now, now + wait)
+        self.metrics.inc("submitted", len(jobs))
 
     async def _enqueue(self, items: list[bytes], what: str) -> None:
         last: BaseException | None = None
@@ -283,7 +300,7 @@ class Producer:
             except OUTAGE_ERRORS as exc:
                 last = exc
             if attempt + 1 < tries:
-                self.enqueue_retries += 1
+                self.metrics.inc("enqueue_retries")
                 delay = full_jitter(attempt, self.settings.backoff_base_seconds, self.settings.backoff_cap_seconds, self.rng)
                 self.events.emit("enqueue_retry", level="warning", what=what, attempt=attempt + 1,
                                  delay=round(delay, 3), error=describe_error(last))
@@ -336,14 +353,17 @@ class Producer:
         if pending is None:
             self._late_or_duplicate(result)
             return None
-        self.delivered += 1
         state = JobState.DONE if result.ok else JobState.FAILED
-        return JobOutcome(pending.job, state, result, self.clock() - pending.submitted)
+        latency = self.clock() - pending.submitted
+        self.metrics.inc("succeeded" if result.ok else "failed")
+        self.metrics.job_latency.add(latency)
+        self.metrics.results.mark()
+        return JobOutcome(pending.job, state, result, latency)
 
     def _late_or_duplicate(self, result: Result) -> None:
         job = self._timed_out.pop(result.job_id, None)
         if job is None:
-            self.duplicates += 1
+            self.metrics.inc("duplicates")
             self.events.emit("result_duplicate", level="debug", job_id=result.job_id)
             return
         # Too late for its caller, but computed: keep it with the job's dead letter.
@@ -366,6 +386,7 @@ class Producer:
             p = self.pending.pop(jid)
             self.events.emit("job_timed_out", level="warning", job_id=jid, waited=round(now - p.submitted, 3))
             outcomes.append(JobOutcome(p.job, JobState.TIMED_OUT, None, now - p.submitted))
+            self.metrics.inc("timed_out")
             self._timed_out[jid] = p.job
             self._unrecorded.append(self._timeout_entry(p.job))
         while len(self._timed_out) > MAX_REMEMBERED:

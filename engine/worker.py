@@ -38,6 +38,7 @@ from .deadletters import TRACEBACK_MAX_CHARS, DeadLetter, DeadLetterStore, DeadR
 from .events import EventLog
 from .handlers import JobContext, Registry, UnknownHandlerError
 from .keys import WORKER_REGISTRY_SECONDS, Keys, session_ttl
+from .metrics import Metrics
 from .models import Job, Outcome, Result, describe_validation_error, sanitize_name
 from .reaper import DEFAULT_MAX_LOST, Reaper
 from .spool import Spool, SpooledOutcome, orphaned_spools, spool_dir
@@ -141,11 +142,8 @@ class Worker:
         self.spool = Spool(spool_path or spool_dir(settings.namespace, settings.queue), self.worker_id)
         self._claim_script = self.link.client.register_script(_CLAIM)
         self._ack_script = self.link.client.register_script(_ACK)
-        self.jobs_done = 0
-        self.jobs_failed = 0
-        self.push_failures = 0
-        self.fallback_pools = 0
-        self.spooled = 0
+        self.metrics = Metrics("worker")
+        self.spooled = 0  # outcomes waiting in the spool now
         self._session_missing: dict[str, float] = {}
         self.inflight: dict[bytes, str] = {}  # raw -> job id (or "?")
         self._tasks: set[asyncio.Task[None]] = set()
@@ -168,6 +166,18 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    @property
+    def jobs_done(self) -> int:
+        return self.metrics.counters["succeeded"]
+
+    @property
+    def jobs_failed(self) -> int:
+        return self.metrics.counters["failed"]
+
+    @property
+    def fallback_pools(self) -> int:
+        return self.metrics.counters["fallback_pools"]
 
     @property
     def current(self) -> list[str]:
@@ -239,6 +249,7 @@ class Worker:
             "state": "stopping" if self.stopping else ("busy" if self.inflight else "idle"),
             "current": self.current, "done": self.jobs_done, "failed": self.jobs_failed,
             "breaker": snap.state.value, "trips": snap.trips, "spooled": self.spooled,
+            "metrics": self.metrics.snapshot(self.link, spooled=self.spooled, inflight=len(self.inflight)),
         }
 
     async def _beat(self) -> None:
@@ -295,7 +306,9 @@ class Worker:
             if not self.link.breaker.available():
                 continue
             try:
-                await self.link.call(lambda c: self.reaper.run_once(c))
+                report = await self.link.call(lambda c: self.reaper.run_once(c))
+                self.metrics.inc("reaped_requeued", report.requeued)
+                self.metrics.inc("reaped_poison", report.poisoned)
             except CALL_ERRORS:
                 pass
 
@@ -473,7 +486,9 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - a handler's error is data, not a crash
                 error, tb = self._handler_error(exc)
             else:
-                self.jobs_done += 1
+                self.metrics.inc("succeeded")
+                self.metrics.job_latency.add(max(0.0, time.time() - job.enqueued_at))
+                self.metrics.results.mark()
                 return Record(job.id, raw, job.result_key, data, session=job.session)
             failures += 1
             permanent = self.registry.is_permanent(job.handler, error) or isinstance(error, _NotSerializable)
@@ -494,7 +509,8 @@ class Worker:
     def _failure(self, raw: bytes, job: Job, error: BaseException, reason: DeadReason, attempts: int, failures: int,
                  tb: str) -> Record:
         """Tell the producer (a failure Result) and keep the job (a dead letter)."""
-        self.jobs_failed += 1
+        self.metrics.inc("failed")
+        self.metrics.inc("dead_lettered")
         now = time.time()
         message = str(error)[:2000]
         result = Result(job_id=job.id, outcome=Outcome.ERROR, error_type=type(error).__name__, error=message,
@@ -511,7 +527,8 @@ class Worker:
     def _raw_dead_letter(self, raw: bytes, error: str) -> Record:
         """Garbage on the queue: keep it (bounded) in dead letters and move on."""
         entry = DeadLetter.for_raw(raw, DeadReason.INVALID_PAYLOAD, error, worker=self.worker_id)
-        self.jobs_failed += 1
+        self.metrics.inc("failed")
+        self.metrics.inc("dead_lettered")
         self.events.emit("job_dead_lettered", level="warning", job_id=entry.id, reason=entry.reason.value, error=error,
                          bytes=len(raw))
         return Record(None, raw, dead_letter=entry)
@@ -588,6 +605,7 @@ class Worker:
         )
         self.spool.append(item)
         self.spooled += 1
+        self.metrics.inc("spooled")
         self.events.emit("result_spooled", level="warning", job_id=record.job_id, worker=self.worker_id,
                          spool=str(self.spool.path))
 
@@ -613,7 +631,7 @@ class Worker:
                                                 self.settings.backoff_cap_seconds, self.rng))
         if await self._record_via_fallback(job_ids, write):
             return True
-        self.push_failures += len(records)
+        self.metrics.inc("push_failed", len(records))
         for job_id in job_ids:
             self.events.emit("result_push_failed", level="error", job_id=job_id, worker=self.worker_id,
                              error=describe_error(last) if last else "", note="outcome spooled; job kept claimed")
@@ -624,7 +642,7 @@ class Worker:
         client = None
         try:
             client = self.client_factory(self.url, self.settings)
-            self.fallback_pools += 1
+            self.metrics.inc("fallback_pools")
             self.events.emit("redis_pool_created", role="worker", pool="fallback", job_ids=job_ids[:5])
             async with asyncio.timeout(self.settings.redis_socket_timeout_seconds + 1):
                 await write(client)
