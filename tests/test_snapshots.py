@@ -50,6 +50,22 @@ def test_submit_dialog(snap_compare, size):
     assert snap_compare(app, terminal_size=size, run_before=setup)
 
 
+@pytest.mark.parametrize(("screen", "key"), [("3", "r"), ("4", "d")], ids=["retry", "delete-orphan"])
+def test_confirm_dialogs(snap_compare, screen, key):
+    """What a mutation asks before it runs, at 80x24: the default (focused) is No."""
+    app = make_app()
+
+    async def setup(pilot):
+        await pilot.press(screen)
+        await pilot.pause()
+        populate(app)
+        await pilot.pause()
+        await pilot.press(key)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=setup)
+
+
 def test_help(snap_compare):
     app = make_app()
 

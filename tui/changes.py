@@ -18,6 +18,8 @@ class Changes:
     outcomes: list[JobOutcome] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     workers: bool = False
+    dead: bool = False      # screen 3: a page, a mark, the filter or a request changed
+    orphans: bool = False   # screen 4: scan progress or a finished scan
 
     @classmethod
     def all(cls) -> "Changes":

@@ -5,16 +5,34 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from tui.changes import Changes
-from tui.widgets.status import BreakerBadge, DepthsBar, InfoBar, PausedBadge
+from tui.widgets.status import BreakerBadge, DepthsBar, InfoBar, PausedBadge, ReadOnlyBadge
+
+#: Actions that change the queue, its workers or its keys: hidden by ``seawall tui --read-only``
+#: (bindings, footer, help and palette). Marking is hidden too: it only serves retry and delete.
+MUTATING_ACTIONS = frozenset({
+    "submit", "notes", "launch_worker", "stop_worker", "kill_worker",
+    "retry", "retry_all", "delete", "mark", "adopt", "delete_orphans", "mark_orphan",
+})
 
 if TYPE_CHECKING:
     from tui.app import SeawallApp
+
+
+def quiet_app_keys(prefix: str) -> list[Binding]:
+    """The app's global keys, still working but left out of this screen's footer (see BUSY_FOOTER)."""
+    return [Binding(key, f"app.{action}", description, show=False, id=f"{prefix}-quiet-{action}")
+            for key, action, description in QUIET_APP_KEYS]
+
+
+QUIET_APP_KEYS = [("s", "submit", "Submit"), ("n", "notes", "Notes"), ("w", "launch_worker", "Worker+"),
+                  ("p", "pause", "Pause")]
 
 
 class StatusRows(Horizontal):
@@ -27,6 +45,10 @@ class ConsoleScreen(Screen):
     """A screen of the console. Subclasses add ``body()`` and ``sync_body()``."""
 
     TITLE_TEXT = ""
+    #: Screens with many keys of their own: the footer leaves out ctrl+p and the global submit keys
+    #: (``QUIET_APP_KEYS``), so the screen's keys and ``?`` fit 80 columns. They all still work, and
+    #: ``?`` lists them.
+    BUSY_FOOTER = False
 
     @property
     def console(self) -> "SeawallApp":
@@ -38,14 +60,19 @@ class ConsoleScreen(Screen):
             yield BreakerBadge()
             yield DepthsBar()
             yield PausedBadge()
+            yield ReadOnlyBadge()
         yield from self.body()
-        yield Footer()
+        yield Footer(show_command_palette=not self.BUSY_FOOTER)
 
     def body(self) -> ComposeResult:
         yield from ()
 
     def on_screen_resume(self) -> None:
         self.sync(Changes.all())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """False hides a binding from the footer and disables it: read-only hides every mutation."""
+        return not (self.console.read_only and action in MUTATING_ACTIONS)
 
     def sync(self, changes: Changes) -> None:
         if not self.is_mounted:
@@ -67,6 +94,7 @@ class ConsoleScreen(Screen):
         self.query_one(DepthsBar).show(d.queued if d else None, d.processing if d else None,
                                        d.dead if d else None, state.orphans, state.depths_age())
         self.query_one(PausedBadge).set_class(state.paused, "-on")
+        self.query_one(ReadOnlyBadge).set_class(app.read_only, "-on")
 
     def sync_body(self, changes: Changes) -> None:
         pass

@@ -141,7 +141,9 @@ class NotesDialog(ModalScreen[Path | None]):
 class ConfirmDialog(ModalScreen[str]):
     """A question with buttons; the first in ``choices`` is the default (focused, Enter)."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmDialog")
+    DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmDialog") + """
+    ConfirmDialog Label.title { width: 100%; }
+    """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="cancel"),
         Binding("left", "app.focus_previous", "Previous", show=False, id="previous-choice"),

@@ -56,6 +56,8 @@ class JobsTable(DataTable):
             self.rebuild(state)  # the state already dropped the oldest
             return
         for row in rows:
+            if row.job.id in self.rows:  # a retried dead letter this console submitted: it moves to the top
+                self.remove_row(row.job.id)
             self.add_row(*self._cells(row), key=row.job.id)
         self.sort("seq", reverse=True)
 

@@ -76,3 +76,15 @@ class PausedBadge(Static):
 
     def on_mount(self) -> None:
         self.update("PAUSED")
+
+
+class ReadOnlyBadge(Static):
+    """``seawall tui --read-only``: said in words, so an operator knows why keys are missing."""
+
+    DEFAULT_CSS = """
+    ReadOnlyBadge { width: auto; height: 1; padding: 0 1; display: none; text-style: bold reverse; }
+    ReadOnlyBadge.-on { display: block; }
+    """
+
+    def on_mount(self) -> None:
+        self.update("READ-ONLY")
