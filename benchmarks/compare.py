@@ -359,7 +359,8 @@ def table(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "budget ran out).",
         "sw/x = Seawall's figure / the row's: for jobs/s higher is better for Seawall, for latency lower is better. "
         "cmds/job and worker CPU: 1 worker.",
-        f"Redis {meta['redis_version']}, Python {meta['python']}, {meta['cpus']} CPUs; {versions}.",
+        f"Redis {meta['redis_version']}, Python {meta['python']}, {meta['cpus']} CPUs, load average "
+        f"{meta['load_before'][0]:.2f} before, {meta.get('load_after', ['?'])[0]} after; {versions}.",
     ]
     return "\n".join(out)
 
@@ -387,6 +388,7 @@ def parent_main(args: argparse.Namespace) -> int:
             "jobs": args.jobs, "reps": args.reps, "quick": args.quick,
             "latency_count": args.latency_count, "latency_budget": args.latency_budget,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "load_before": [round(x, 2) for x in os.getloadavg()],
         }
         results = []
         for key in keys:
@@ -403,6 +405,7 @@ def parent_main(args: argparse.Namespace) -> int:
             print(f" {entry['seconds']:.0f} s" + (f"  failed: {entry['error']}" if entry.get("error") else ""),
                   file=sys.stderr, flush=True)
         client.close()
+        meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         server.cleanup()
     text = table(results, meta)
@@ -427,7 +430,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=None, help="repetitions, medians reported (default 3; --quick 1)")
     p.add_argument("--quick", action="store_true", help="small N, 1 repetition, shorter latency runs")
     p.add_argument("--only", default="", help=f"comma-separated systems: {', '.join(BY_KEY)}")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per system (default 420; --quick 60)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per system (default 600; --quick 60)")
     p.add_argument("--latency-count", type=int, default=None, help="round trips per repetition (default 200)")
     p.add_argument("--latency-budget", type=float, default=None,
                    help="at most this many seconds per latency repetition (default 20; --quick 5)")
@@ -438,7 +441,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     quick = args.quick
-    defaults = {"jobs": 300 if quick else 4000, "reps": 1 if quick else 3, "timeout": 60 if quick else 420,
+    defaults = {"jobs": 300 if quick else 4000, "reps": 1 if quick else 3, "timeout": 60 if quick else 600,
                 "latency_count": 200, "latency_budget": 5 if quick else 20}
     for k, v in defaults.items():
         if getattr(args, k) is None:
