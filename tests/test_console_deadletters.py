@@ -227,6 +227,25 @@ async def test_pages_turn_with_brackets_and_page_keys_and_the_count_follows_work
         await app.quit_now()
 
 
+async def test_a_page_read_that_fails_is_read_again_when_redis_answers(app, runtime, client):
+    store = store_for(runtime)
+    await fill(client, store, [entry(i) for i in range(60)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await connected(pilot, app)
+        await pilot.press("3")
+        await until(pilot, lambda: table(app).row_count == 50, what="page 1")
+        await client.client_pause(2500, all=True)  # Redis stops answering (past the 1 s socket timeout)
+        await pilot.press("right_square_bracket")  # page 2, asked while Redis is silent
+        await until(pilot, lambda: app.state.dead.error != "", what="the read fails")
+        summary = app.screen.query_one("#dlq-summary")
+        assert "could not refresh" in str(summary.render()) and table(app).row_count == 50  # the last page stays
+        await pilot.press("4", "3")  # keys still answer
+        await until(pilot, lambda: table(app).row_count == 10 and not app.state.dead.error, timeout=20,
+                    what="page 2 once Redis answers again")
+        assert "page 2: 51–60 of 60 entries" in str(app.screen.query_one("#dlq-summary").render())
+        await app.quit_now()
+
+
 async def test_opens_quickly_with_100000_entries(redis_server, client):
     n = 100_000
     app = build_app(runtime_for(redis_server.url, dlq_max_entries=n))
@@ -245,8 +264,9 @@ async def test_opens_quickly_with_100000_entries(redis_server, client):
         await pilot.press("3")
         await until(pilot, lambda: table(app).row_count == 50, timeout=5, what="the first page")
         opened = time.monotonic() - started
-        assert opened < 2.0, f"took {opened:.2f}s"
+        assert opened < 3.0, f"took {opened:.2f}s"  # about 0.3 s here; the rest is a margin for a busy machine
         assert app.state.dead.total == n and row_ids(app)[0] == f"sBig-echo-{n - 1:032x}"
+        assert app.state.dead.scanned == 50  # one page read, never the store
         await app.quit_now()
 
 

@@ -266,10 +266,10 @@ class DeadLettersView:
             self.marked.pop(entry_id, None)
 
     def needs_refresh(self, dead_count: int | None, now: float) -> bool:
-        """The store's count moved since this page was read (at most once a second)."""
+        """The store's count moved since this page was read, or the last read failed (at most once a second)."""
         if dead_count is None or self.loading or self.loaded_at is None:
             return False
-        return dead_count != self.total and now - self.loaded_at >= DEAD_REFRESH_SECONDS
+        return (dead_count != self.total or bool(self.error)) and now - self.loaded_at >= DEAD_REFRESH_SECONDS
 
 
 @dataclass
