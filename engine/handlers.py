@@ -62,6 +62,10 @@ class Registry:
 
         return add(fn) if fn is not None else add
 
+    def is_inline(self, name: str) -> bool:
+        entry = self._handlers.get(name)
+        return bool(entry and entry.inline)
+
     def is_permanent(self, name: str, exc: BaseException) -> bool:
         entry = self._handlers.get(name)
         return bool(entry and isinstance(exc, entry.permanent))

@@ -334,6 +334,8 @@ class Producer:
             hit = await self.link.call(lambda c: c.blpop([self.result_key], timeout=block))
             if not hit:
                 return []
+            if len(self.pending) <= 1:
+                return [hit[1]]  # nothing else awaited: skip the drain's round trip
             rest = await self.link.call(lambda c: c.lpop(self.result_key, DRAIN_BATCH))
         except (*OUTAGE_ERRORS, BreakerOpenError, RedisError) as exc:
             # An outage, or a blocked call ended by the server (CLIENT UNBLOCK ... ERROR,

@@ -472,10 +472,13 @@ class Worker:
     async def _run_attempts(self, raw: bytes, job: Job) -> Record:
         attempt, failures = job.attempt, job.failures
         started = time.time()
+        inline = self.registry.is_inline(job.handler)
         while True:
             ctx = JobContext(job.id, attempt, failures, self.worker_id)
             try:
-                value = await asyncio.wait_for(self.registry.run(job.handler, job.payload, ctx), timeout=job.timeout)
+                run = self.registry.run(job.handler, job.payload, ctx)
+                # an inline handler cannot be interrupted anyway: spare it the timeout task
+                value = await (run if inline else asyncio.wait_for(run, timeout=job.timeout))
                 data = Result(job_id=job.id, outcome=Outcome.OK, value=value, attempts=attempt, worker=self.worker_id,
                               handler=job.handler, enqueued_at=job.enqueued_at, started_at=started).to_json()
             except asyncio.TimeoutError:

@@ -55,8 +55,7 @@ async def test_w_then_s_enter_sends_ten_echo_jobs_and_they_finish(app, redis_ser
         await until(pilot, lambda: app.state.counts[JobState.DONE.value] == 10, what="ten results")
         table = app.screen.query_one(JobsTable)
         assert table.row_count == 10
-        states = {table.get_cell(k, "state") for k in table.rows}
-        assert states == {"done"}
+        assert {row.state for row in table.rows} == {JobState.DONE}
         assert len(app.state.results) == 10
         pid = next(iter(app.backend.workers.values())).process.pid
         await pilot.press("q")
@@ -95,6 +94,8 @@ async def test_stop_and_kill_workers_from_the_workers_screen(app, redis_server):
             w.process.pid for w in app.backend.workers.values()), what="two workers")
         first, second = list(app.backend.workers.values())
         await until(pilot, lambda: app.screen.query_one("#workers").row_count == 2, what="rows")
+        beating = lambda: {w.worker_id for w in (app.state.depths.workers if app.state.depths else ()) if w.alive}  # noqa: E731
+        await until(pilot, lambda: {first.worker_id, second.worker_id} <= beating(), what="both workers serving")
         await pilot.press("x")  # the cursor is on the first worker
         await until(pilot, lambda: first.process.returncode is not None, what="graceful stop")
         assert first.process.returncode == 0 and first.state == "exited 0"
