@@ -13,11 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import RedisError
 
 from . import embedded
 from .config import ConfigError, LoadedSettings, load_settings
-from .connection import OUTAGE_ERRORS, close_quietly, describe_error, make_client
+from .connection import OUTAGE_ERRORS, close_quietly, failure_message, make_client
 from .deadletters import DeadLetter, DeadLetterStore, DeadReason, RetryReport
 from .embedded import EmbeddedError
 from .errors import PayloadError, RedisUnavailableError, SeawallError
@@ -412,8 +412,8 @@ def cmd_metrics(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     async def snapshot(client: Any) -> dict[str, Any]:
         try:
             return await collect_fleet(client, keys, orphans=not args.no_orphans)
-        except OUTAGE_ERRORS as exc:
-            raise RedisUnavailableError(f"Redis is unreachable: {runtime.redactor(describe_error(exc))}") from None
+        except (*OUTAGE_ERRORS, RedisError) as exc:
+            raise RedisUnavailableError(runtime.redactor(failure_message(exc))) from None
 
     def render(fleet: dict[str, Any]) -> str:
         if args.prometheus:
@@ -525,13 +525,8 @@ def _with_client(runtime: Runtime, work: Callable[[Any], Any]) -> Any:
         client = make_client(runtime.url, runtime.settings)
         try:
             return await work(client)
-        except AuthenticationError as exc:
-            raise RedisUnavailableError(runtime.redactor(f"Redis refused the connection: {describe_error(exc)}")) from None
-        except OUTAGE_ERRORS as exc:
-            raise RedisUnavailableError(
-                runtime.redactor(f"Redis is unreachable at {runtime.shown_url}: {describe_error(exc)}")) from None
-        except RedisError as exc:
-            raise SeawallError(runtime.redactor(f"Redis answered with an error: {describe_error(exc)}")) from None
+        except (*OUTAGE_ERRORS, RedisError) as exc:
+            raise RedisUnavailableError(runtime.redactor(failure_message(exc, runtime.shown_url))) from None
         finally:
             await close_quietly(client)
 

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import AuthenticationError, AuthorizationError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .breaker import BreakerSnapshot, BreakerState, CircuitBreaker
@@ -52,6 +52,28 @@ def error_kind(exc: BaseException) -> str:
     if isinstance(exc, ResponseError):
         return "response"
     return "other"
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Redis (or TLS) said no to our credentials: retrying will not help, the operator must act."""
+    if isinstance(exc, (AuthenticationError, AuthorizationError)):
+        return True
+    text = str(exc)
+    return any(s in text for s in ("WRONGPASS", "NOAUTH", "NOPERM", "certificate verify failed"))
+
+
+def failure_message(exc: BaseException, where: str = "") -> str:
+    """One line for a person about a failed Redis call: what kind of failure, then the error."""
+    at = f" at {where}" if where else ""
+    if "certificate verify failed" in str(exc):
+        head = f"Redis's TLS certificate was not accepted{at} (check ssl_ca_certs in the URL)"
+    elif is_refusal(exc):
+        head = f"Redis refused the connection{at}"
+    elif isinstance(exc, OUTAGE_ERRORS):
+        head = f"Redis is unreachable{at}"
+    else:
+        head = f"Redis answered with an error{at}"
+    return f"{head}: {describe_error(exc)}"
 
 
 def describe_error(exc: BaseException) -> str:

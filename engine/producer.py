@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from .backoff import full_jitter
 from .breaker import BreakerOpenError
 from .config import Settings
-from .connection import OUTAGE_ERRORS, ClientFactory, RedisLink, describe_error, make_client
+from .connection import OUTAGE_ERRORS, ClientFactory, RedisLink, describe_error, failure_message, make_client
 from .errors import PayloadError, RedisUnavailableError, SubmitError
 from .deadletters import DeadLetter, DeadLetterStore, DeadReason
 from .events import EventLog
@@ -124,12 +124,9 @@ class Producer:
         """PING, then announce the session; a clear error if Redis is unreachable."""
         try:
             info = await self.link.call(lambda c: c.info("server"))
-        except (*OUTAGE_ERRORS, BreakerOpenError) as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure here is one line for the user
             await self.link.close()
-            raise RedisUnavailableError(f"Redis is unreachable: {describe_error(exc)}") from None
-        except Exception as exc:  # e.g. NOAUTH / WRONGPASS answered by a live server
-            await self.link.close()
-            raise RedisUnavailableError(f"Redis refused the connection: {describe_error(exc)}") from None
+            raise RedisUnavailableError(failure_message(exc)) from None
         self.server_version = str(info.get("redis_version", ""))
         self.run_id = str(info.get("run_id", ""))
         await self._beat()

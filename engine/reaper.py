@@ -26,7 +26,7 @@ from .models import Job, Outcome, Result
 
 DEFAULT_MAX_LOST = 3
 
-# KEYS: heartbeat of the dead worker, its processing list, the queue, the holder's list (or "")
+# KEYS: heartbeat of the dead worker, its processing list, the queue, the holder's list (absent: no holder)
 # ARGV: lost-key prefix, max_lost, lost ttl
 # -> {0}: worker alive; {-1}: list empty; {1, raw, n}: requeued; {2, raw, n}: poison, moved to holder;
 #    {3, raw, n}: poison, no holder: left in place
@@ -42,7 +42,7 @@ if ok and type(job) == 'table' and type(job['id']) == 'string' then
   redis.call('EXPIRE', lost_key, tonumber(ARGV[3]))
 end
 if n > tonumber(ARGV[2]) then
-  if KEYS[4] == '' then return {3, raw, n} end
+  if KEYS[4] == nil then return {3, raw, n} end
   redis.call('LMOVE', KEYS[2], KEYS[4], 'RIGHT', 'LEFT')
   return {2, raw, n}
 end
@@ -92,11 +92,13 @@ class Reaper:
         return report
 
     async def _reap_worker(self, client: Any, worker_id: str, last_seen: float, now: float, report: ReapReport) -> None:
-        keys = [self.keys.worker(worker_id), self.keys.processing(worker_id), self.keys.queue_list, self.holder or ""]
+        # no holder: three keys only (an empty key name would fall outside an ACL key pattern)
+        keys = [self.keys.worker(worker_id), self.keys.processing(worker_id), self.keys.queue_list]
+        keys += [self.holder] if self.holder else []
         args = [self.keys.lost(""), self.max_lost, LOST_COUNT_SECONDS]
         first = True
         while True:
-            reply = await client.eval(_REAP_ONE, 4, *keys, *args)
+            reply = await client.eval(_REAP_ONE, len(keys), *keys, *args)
             status = int(reply[0])
             if status == 0:
                 return  # alive

@@ -33,8 +33,11 @@ from redis.exceptions import RedisError
 from .backoff import full_jitter
 from .breaker import BreakerOpenError
 from .config import Settings
-from .connection import OUTAGE_ERRORS, ClientFactory, RedisLink, close_quietly, describe_error, make_client
+from .connection import (
+    OUTAGE_ERRORS, ClientFactory, RedisLink, close_quietly, describe_error, is_refusal, make_client,
+)
 from .deadletters import TRACEBACK_MAX_CHARS, DeadLetter, DeadLetterStore, DeadReason
+from .errors import SeawallError
 from .events import EventLog
 from .handlers import JobContext, Registry, UnknownHandlerError
 from .keys import WORKER_REGISTRY_SECONDS, Keys, session_ttl
@@ -84,6 +87,10 @@ def new_worker_id() -> str:
 
 class JobTimeoutError(TimeoutError):
     pass
+
+
+class WorkerRefusedError(SeawallError):
+    """Redis refused the worker's credentials (password, ACL, TLS): the operator must fix them."""
 
 
 @dataclass
@@ -217,6 +224,8 @@ class Worker:
                 await self._beat()
                 return True
             except CALL_ERRORS as exc:
+                if is_refusal(exc):  # wrong password, ACL or CA: waiting will not fix it
+                    raise WorkerRefusedError(f"Redis refused worker {self.worker_id}: {describe_error(exc)}") from None
                 errors += 1
                 if errors == 1:
                     self.events.emit("worker_register_failed", level="warning", worker=self.worker_id,

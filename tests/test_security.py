@@ -224,7 +224,7 @@ def test_a_wrong_ca_fails_with_one_line_and_a_non_zero_exit(tls_server, other_ca
     started = time.monotonic()
     out = seawall(*command, env=as_url(tls_server.url_for(ca=other_ca)), timeout=30)
     line = one_line_error(out, "certificate verify failed")
-    assert out.returncode == 1 and line.startswith("seawall: error: Redis is unreachable")
+    assert out.returncode == 1 and line.startswith("seawall: error: Redis's TLS certificate was not accepted")
     assert time.monotonic() - started < 20
     assert tls_server.client().dbsize() == 0, "nothing was sent"
 
@@ -426,8 +426,7 @@ async def test_the_console_runs_as_the_acl_user(acl_server, app_url, tmp_path):
         await until(pilot, lambda: not app.is_running, timeout=20, what="exit")
     assert launched.process.returncode == 0, "\n".join(launched.process.lines)[-3000:]
     worker_output = "\n".join(launched.process.lines)
-    # the console's own reaper is refused today: see test_the_consoles_reaper_runs_as_the_acl_user
-    events = "\n".join(e.to_json() for e in app.state_events if e.name != "reaper_failed")
+    events = "\n".join(e.to_json() for e in app.state_events)
     no_permission_errors(worker_output + events)
     assert APP_PASSWORD not in worker_output + events
     admin = acl_server.client()
@@ -534,10 +533,6 @@ async def test_every_part_of_the_recommended_rule_is_needed(fast_settings, remov
         assert any("permission" in p or "can't run this command" in p for p in problems), problems
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/reaper.py passes '' as KEYS[4] when the reaper has no holder (the console's reaper): "
-    "'' is outside ~seawall:*, so EVAL is refused (NOPERM) before the script runs. Fix: pass 3 keys "
-    "when holder is None and test `KEYS[4] == nil` in _REAP_ONE. Remove this marker with that fix."))
 async def test_the_consoles_reaper_runs_as_the_acl_user(acl_server, app_url, fast_settings, events):
     from engine.reaper import Reaper  # noqa: PLC0415
 

@@ -9,10 +9,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from tui.changes import Changes
-from tui.widgets.status import BreakerBadge, DepthsBar, InfoBar, PausedBadge, ReadOnlyBadge
+from tui.widgets.status import BreakerBadge, DepthsBar, InfoBar, KeysBar, PausedBadge, ReadOnlyBadge
 
 #: Actions that change the queue, its workers or its keys: hidden by ``seawall tui --read-only``
 #: (bindings, footer, help and palette). Marking is hidden too: it only serves retry and delete.
@@ -62,13 +61,21 @@ class ConsoleScreen(Screen):
             yield PausedBadge()
             yield ReadOnlyBadge()
         yield from self.body()
-        yield Footer(show_command_palette=not self.BUSY_FOOTER)
+        yield KeysBar(palette=not self.BUSY_FOOTER)
 
     def body(self) -> ComposeResult:
         yield from ()
 
     def on_screen_resume(self) -> None:
+        self.show_keys()
         self.sync(Changes.all())
+
+    def show_keys(self) -> None:
+        """The keys bar: the bindings Textual's Footer would show (focus, check_action and all)."""
+        try:
+            self.query_one(KeysBar).show_for(self)
+        except NoMatches:
+            pass
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """False hides a binding from the footer and disables it: read-only hides every mutation."""

@@ -8,7 +8,7 @@ from textual.widgets import Label, ProgressBar, Sparkline
 
 from tui.changes import Changes
 from tui.screens.base import ConsoleScreen
-from tui.widgets.jobs import JobCounts, JobsTable
+from tui.widgets.jobs import JobCounts, JobsHeader, JobsTable
 from tui.widgets.logs import ResultsLog
 
 
@@ -48,6 +48,7 @@ class DashboardScreen(ConsoleScreen):
         with Horizontal(id="main"):
             with Vertical(id="jobs-pane"):
                 yield JobCounts()
+                yield JobsHeader()
                 yield JobsTable(id="jobs")
             with Vertical(id="results-pane"):
                 yield Label("results (newest last)", id="results-title")
@@ -67,20 +68,12 @@ class DashboardScreen(ConsoleScreen):
             self.query_one("#lat-label", Label).update(f"redis latency {lat[-1]:.2f} ms")
             self.show_progress(*state.notes)
         counts = self.query_one(JobCounts)
-        table = self.query_one(JobsTable)
-        if changes.everything:
-            counts.show(state)
-            if not state.paused:
-                table.rebuild(state)
-            return
-        if changes.added or changes.changed or changes.outcomes:
+        if changes.everything or changes.added or changes.changed or changes.outcomes:
             counts.show(state)
         if state.paused:
             return
-        if changes.added:
-            table.add_jobs(changes.added, state)
-        if changes.changed:
-            table.update_rows(changes.changed)
+        if changes.everything or changes.added or changes.changed:
+            self.query_one(JobsTable).show(state)
         if changes.outcomes:
             self.query_one(ResultsLog).add(changes.outcomes)
 

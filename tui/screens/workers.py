@@ -16,9 +16,10 @@ from tui.screens.base import ConsoleScreen
 
 class WorkersScreen(ConsoleScreen):
     BINDINGS = [
-        Binding("x", "app.stop_worker", "Stop worker", id="stop-worker"),
-        Binding("K", "app.kill_worker", "Kill worker", id="kill-worker"),
+        Binding("x", "app.stop_worker", "Stop", id="stop-worker"),
+        Binding("K", "app.kill_worker", "Kill", id="kill-worker"),
     ]
+    BUSY_FOOTER = True  # its keys and the app's fill 80 columns: ctrl+p still works, `?` lists it
     DEFAULT_CSS = """
     WorkersScreen #workers { height: 2fr; }
     WorkersScreen #worker-log-title { height: 1; padding: 0 1; color: $text-muted; }

@@ -13,6 +13,9 @@ from engine.producer import JobOutcome
 from tui.state import JobRow
 
 
+MAX_LINES_PER_BATCH = 20
+
+
 def clock_text(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts))
 
@@ -29,7 +32,12 @@ class ResultsLog(RichLog):
         self.clock = clock
 
     def add(self, outcomes: list[JobOutcome]) -> None:
+        """Write the batch; under a flood only its newest lines (nobody reads 200 lines in 0.1 s)."""
         now = clock_text(self.clock())
+        if len(outcomes) > MAX_LINES_PER_BATCH:
+            skipped = len(outcomes) - MAX_LINES_PER_BATCH
+            self.write(Text(f"{now} ... {skipped:,} more results (all are counted above)", style="italic"))
+            outcomes = outcomes[-MAX_LINES_PER_BATCH:]
         for o in outcomes:
             t = Text(f"{now} ")
             mark = {"done": ("ok", "bold"), "failed": ("FAIL", "bold reverse"), "timed_out": ("TIME", "bold reverse")}

@@ -88,3 +88,54 @@ class ReadOnlyBadge(Static):
 
     def on_mount(self) -> None:
         self.update("READ-ONLY")
+
+
+class KeysBar(Static):
+    """The current screen's keys, like Textual's Footer.
+
+    Footer recomposes its keys on every screen switch and, in the pinned
+    Textual, keeps memory each time (about 30 KB a switch); this bar only
+    updates one line of text.
+    """
+
+    DEFAULT_CSS = """
+    KeysBar { dock: bottom; height: 1; background: $panel; color: $text; padding: 0 1; }
+    """
+
+    def __init__(self, palette: bool = True, **kw) -> None:
+        super().__init__(**kw)
+        self.palette = palette
+
+    def on_mount(self) -> None:
+        # as Footer does: redraw when focus or check_action changes what is available
+        self.screen.bindings_updated_signal.subscribe(self, self.show_for)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def show_for(self, screen) -> None:
+        items: list[tuple[list[str], str, bool]] = []  # (keys, description, enabled)
+        by_group: dict[object, tuple[list[str], str, bool]] = {}
+        seen = set()
+        for active in screen.active_bindings.values():
+            b = active.binding
+            if not b.show or b.action in seen:
+                continue
+            seen.add(b.action)
+            key = b.key_display or screen.app.get_key_display(b)
+            if b.group is not None and b.group in by_group:
+                by_group[b.group][0].append(key)  # a group shows once, as Footer does: "[ ] page"
+                continue
+            item = ([key], b.group.description if b.group else b.description, active.enabled)
+            items.append(item)
+            if b.group is not None:
+                by_group[b.group] = item
+        t = Text(no_wrap=True, overflow="ellipsis")
+        for keys, description, enabled in items:
+            dim = "" if enabled else " dim"  # shown, but not available right now
+            t.append(" ".join(keys), style="bold reverse" + dim)
+            t.append(f" {description}  ", style=dim.strip())
+        if self.palette:
+            t.append("^p", style="bold reverse")
+            t.append(" palette")
+        self.update(t)
