@@ -17,6 +17,7 @@ SIZES = [(80, 24), (120, 40)]
 
 @pytest.fixture(autouse=True)
 def _utc(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)  # snapshots are in colour; NO_COLOR has its own test
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     yield
@@ -74,3 +75,15 @@ def test_help(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=setup)
+
+
+async def test_no_color_still_tells_the_breaker_state_in_words(monkeypatch):
+    from tui.widgets.status import BreakerBadge
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        populate(app)
+        await pilot.pause()
+        assert app.no_color
+        assert "breaker CLOSED 0/5 trips 1" in str(app.screen.query_one(BreakerBadge).render())

@@ -85,7 +85,7 @@ class JobsTable(ScrollView, can_focus=True):
         index = scroll_y + y
         width = self.size.width
         if index >= len(self.rows):
-            return Strip.blank(width)
+            return Strip.blank(width, self.rich_style)  # a style: NO_COLOR filters choke on None
         row = self.rows[index]
         style = self.rich_style
         if row.state in (JobState.FAILED, JobState.TIMED_OUT):
