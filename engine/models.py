@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -49,6 +50,15 @@ def new_session_id() -> str:
 def make_job_id(session_id: str, name: str) -> str:
     """``<session>-<sanitized name>-<uuid4 hex>``: unique, and readable."""
     return f"{sanitize_name(session_id, 32)}-{sanitize_name(name)}-{uuid.uuid4().hex}"
+
+
+def job_id_of(raw: bytes) -> str | None:
+    """The id in a job's bytes, for logs, without trusting the rest of them."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value.get("id") if isinstance(value, dict) else None
 
 
 class Job(BaseModel):

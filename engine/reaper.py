@@ -14,7 +14,6 @@ processing list of its own (the console) leaves poison jobs for a worker.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from .deadletters import DeadLetter, DeadLetterStore, DeadReason
 from .events import EventLog
 from .keys import LOST_COUNT_SECONDS, WORKER_REGISTRY_SECONDS, Keys
-from .models import Job, Outcome, Result
+from .models import Job, Outcome, Result, job_id_of
 
 DEFAULT_MAX_LOST = 3
 
@@ -113,7 +112,7 @@ class Reaper:
             if status == 1:
                 report.requeued += 1
                 self.events.emit("job_redelivered", level="warning", worker=worker_id, lost=lost,
-                                 job_id=_job_id(raw))
+                                 job_id=job_id_of(raw))
             elif status == 2:
                 await self._dead_letter(client, raw, worker_id, lost)
                 report.poisoned += 1
@@ -158,11 +157,3 @@ if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('LLEN', KEYS[2]) == 0 then
 end
 return 0
 """
-
-
-def _job_id(raw: bytes) -> str | None:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value.get("id") if isinstance(value, dict) else None

@@ -42,7 +42,7 @@ from .events import EventLog
 from .handlers import JobContext, Registry, UnknownHandlerError
 from .keys import WORKER_REGISTRY_SECONDS, Keys, session_ttl
 from .metrics import Metrics
-from .models import Job, Outcome, Result, describe_validation_error, sanitize_name
+from .models import Job, Outcome, Result, describe_validation_error, job_id_of, sanitize_name
 from .reaper import DEFAULT_MAX_LOST, Reaper
 from .spool import Spool, SpooledOutcome, orphaned_spools, spool_dir
 
@@ -192,7 +192,10 @@ class Worker:
 
     async def run(self) -> int:
         """Serve until stopped (or, with ``burst``, until the queue is empty). Returns 0."""
-        self.spool.open()
+        try:
+            self.spool.open()
+        except OSError as exc:
+            raise SeawallError(f"worker cannot open its spool {self.spool.path}: {exc.strerror}") from None
         self.events.emit("worker_started", worker=self.worker_id, queue=self.settings.queue,
                          concurrency=self.concurrency, burst=self.burst, handlers=self.registry.names())
         background = [asyncio.create_task(self._ack_loop(), name="seawall-ack")]
@@ -295,7 +298,7 @@ class Worker:
                         continue
                     await self.link.client.pipeline(transaction=True).lrem(self.processing, 1, raw).rpush(
                         self.keys.queue_list, raw).execute()
-                    self.events.emit("job_requeued", worker=self.worker_id, reason="shutdown", job_id=_job_id(raw))
+                    self.events.emit("job_requeued", worker=self.worker_id, reason="shutdown", job_id=job_id_of(raw))
         except (*CALL_ERRORS, TimeoutError) as exc:
             self.events.emit("requeue_failed", level="warning", worker=self.worker_id, error=describe_error(exc),
                              note="the jobs stay in the processing list for the reaper")
@@ -670,10 +673,3 @@ class Worker:
 class _NotSerializable(TypeError):
     """A handler returned something JSON cannot hold: retrying will not change that."""
 
-
-def _job_id(raw: bytes) -> str | None:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value.get("id") if isinstance(value, dict) else None
