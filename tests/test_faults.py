@@ -264,3 +264,32 @@ async def test_payload_over_the_limit_is_refused_at_submit(redis_server, events)
         with pytest.raises(PayloadError, match="over max_payload_bytes"):
             await producer.submit("echo", "x" * 2000)
     assert redis_server.client().llen(KEYS.queue_list) == 0
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(600)
+async def test_a_worker_survives_redis_gone_for_a_minute_idle_and_mid_job(events, tmp_path, workers_for):
+    """By hand: pytest -m soak -k survives (about 2.5 minutes)."""
+    server = RedisProcess("--appendonly", "yes", "--appendfsync", "always").start()
+    try:
+        rt = runtime_for(server.url)
+        fleet = workers_for(rt)
+        wid = fleet.spawn("steadfast")
+        async with Producer(rt.settings, rt.url, events) as producer:
+            await producer.submit("echo", "warm up")
+            await asyncio.wait_for(producer.wait_all(), 20)
+            server.stop()  # idle outage
+            await asyncio.sleep(60)
+            server.start()
+            await producer.submit("echo", "after the idle outage", wait_seconds=60)
+            [first] = await asyncio.wait_for(producer.wait_all(), 60)
+            job = await producer.submit("sleep", {"seconds": 5}, wait_seconds=120)
+            await eventually(lambda: server.client().llen(KEYS.processing(wid)) == 1, 20, "the claim")
+            server.stop()  # mid-job outage
+            await asyncio.sleep(60)
+            server.start()
+            [second] = await asyncio.wait_for(producer.wait_all(), 60)
+        assert first.ok and second.ok and second.job_id == job.id
+        assert fleet.alive() == [wid], "the same worker process, never restarted"
+    finally:
+        server.cleanup()
