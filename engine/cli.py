@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import signal
 import sys
 import time
@@ -22,7 +23,7 @@ from .deadletters import DeadLetter, DeadLetterStore, DeadReason, RetryReport
 from .embedded import EmbeddedError
 from .errors import PayloadError, RedisUnavailableError, SeawallError
 from .events import LEVELS
-from .handlers import HandlerImportError, default_registry, load_registry
+from .handlers import HandlerImportError, load_registry
 from .models import JobState
 from .producer import JobOutcome, Producer
 from .runtime import Runtime, resolve
@@ -44,10 +45,18 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     g.add_argument("--log-level", default=default, choices=sorted(LEVELS, key=LEVELS.get), help="least level logged")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (which option, what to do), not a usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{PROG}: error: {message} (see: {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Seawall: a hardened Redis job queue and its console.")
+    parser = _Parser(prog=PROG, description="Seawall: a hardened Redis job queue and its console.")
     _global_options(parser, suppress=False)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     _global_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -67,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for every result")
     p.add_argument("--timeout", type=_positive_float, default=None, metavar="S", help="seconds to wait per job")
     p.add_argument("--json", action="store_true", help="one JSON line per job")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="also accept the handlers this module registers (as the workers' --import)")
     p = add("worker", "run a worker until SIGTERM (or, with --burst, until the queue is empty)")
     p.add_argument("--concurrency", type=_positive_int, default=10, metavar="N", help="jobs run at once (default: 10)")
     p.add_argument("--burst", action="store_true", help="exit when the queue is empty")
@@ -185,7 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             config_file=args.config,
         )
         handler = COMMANDS[command]
-        return handler(args, loaded)
+        code = handler(args, loaded)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the try, not at exit
+        return code
     except ConfigError as exc:
         return _fail(f"config: {exc}", 2)
     except PayloadError as exc:
@@ -194,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`seawall dlq list --json | head -1`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _fail(message: str, code: int) -> int:
@@ -272,10 +289,11 @@ def _parse_payload(text: str) -> Any:
                            "pass JSON, e.g. --payload '{\"seconds\": 1}'") from None
 
 
-def _check_handler(name: str) -> None:
-    known = default_registry().names()
+def _check_handler(name: str, imports: list[str]) -> None:
+    known = load_registry(imports).names()
     if name not in known:
-        raise PayloadError(f"--handler {name!r} is not registered; choose one of: {', '.join(known)}")
+        hint = "" if imports else " (your own handlers: add --import MODULE, as for the workers)"
+        raise PayloadError(f"--handler {name!r} is not registered; choose one of: {', '.join(known)}{hint}")
 
 
 def _outcome_json(o: JobOutcome) -> dict[str, Any]:
@@ -287,12 +305,14 @@ def _outcome_json(o: JobOutcome) -> dict[str, Any]:
 
 def cmd_submit(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     payload = _parse_payload(args.payload)
-    _check_handler(args.handler)
+    _check_handler(args.handler, args.imports)
     runtime, events = _runtime(args, loaded)
 
     async def submit() -> list[JobOutcome]:
         async with Producer(runtime.settings, runtime.url, events) as producer:
             jobs = [await producer.submit(args.handler, payload, wait_seconds=args.timeout) for _ in range(args.count)]
+            if args.wait:
+                await _warn_if_no_workers(producer)
             if not args.wait:
                 for job in jobs:
                     print(json.dumps({"job_id": job.id, "state": "queued"}) if args.json else job.id)
@@ -304,6 +324,20 @@ def cmd_submit(args: argparse.Namespace, loaded: LoadedSettings) -> int:
         ok = sum(o.ok for o in outcomes)
         print(f"{ok} of {len(outcomes)} jobs succeeded", file=sys.stderr)
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+async def _warn_if_no_workers(producer: Producer) -> None:
+    """Waiting with nobody to do the work deserves a word, not minutes of silence."""
+    from .monitor import read_depths  # noqa: PLC0415
+
+    try:
+        depths = await producer.link.call(lambda c: read_depths(c, producer.keys))
+    except Exception:  # noqa: BLE001 - only a hint
+        return
+    if not any(w.alive for w in depths.workers):
+        wait = min(p.deadline for p in producer.pending.values()) - producer.clock() if producer.pending else 0
+        print(f"{PROG}: no live worker on queue {producer.keys.queue!r}: start one with 'seawall worker'"
+              f" (waiting up to {wait:.0f}s; --timeout S shortens it)", file=sys.stderr, flush=True)
 
 
 def _print_outcome(o: JobOutcome, as_json: bool) -> None:
@@ -525,6 +559,8 @@ def _with_client(runtime: Runtime, work: Callable[[Any], Any]) -> Any:
         client = make_client(runtime.url, runtime.settings)
         try:
             return await work(client)
+        except BrokenPipeError:
+            raise  # our reader went away, not Redis
         except (*OUTAGE_ERRORS, RedisError) as exc:
             raise RedisUnavailableError(runtime.redactor(failure_message(exc, runtime.shown_url))) from None
         finally:

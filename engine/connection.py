@@ -111,8 +111,11 @@ class RedisLink:
         self.client = client_factory(url, settings)
         events.emit("redis_pool_created", role=role, url=redact_url(url), pool="primary")
 
-    async def call(self, fn: Callable[[aioredis.Redis], Awaitable[T]], *, probe: bool = True) -> T:
-        """Run ``fn(client)`` if the breaker allows; count the outcome."""
+    async def call(self, fn: Callable[[aioredis.Redis], Awaitable[T]], *, blocking: bool = False) -> T:
+        """Run ``fn(client)`` if the breaker allows; count the outcome.
+
+        ``blocking``: a BLPOP/BLMOVE whose duration is mostly waiting, kept out of the latency window.
+        """
         self.breaker.check()
         started = time.perf_counter()
         try:
@@ -130,7 +133,8 @@ class RedisLink:
         except BaseException:
             self.breaker.release_probe()
             raise
-        self.latencies.append(time.perf_counter() - started)
+        if not blocking:
+            self.latencies.append(time.perf_counter() - started)
         self.breaker.record_success()
         return result
 

@@ -98,18 +98,31 @@ async def _inspect(client: Any, keys: Keys, batch: list[Any]) -> list[Orphan | N
         return []
     pipe = client.pipeline(transaction=False)
     for name, session in named:
-        pipe.ttl(name).llen(name).object("idletime", name).exists(keys.session(session))
+        # idle = time since the newest result was written (its finished_at): OBJECT IDLETIME
+        # would say "since the last read", and this very scan reads the list
+        pipe.lindex(name, -1).ttl(name).llen(name).exists(keys.session(session))
     replies = await pipe.execute(raise_on_error=False)
     return [_orphan_of(name, session, replies[4 * i:4 * i + 4]) for i, (name, session) in enumerate(named)]
 
 
 def _orphan_of(name: str, session: str, replies: list[Any]) -> Orphan | None:
     """None for a key that vanished meanwhile or is not a list (not ours to judge)."""
-    ttl, length, idle, alive = replies
+    newest, ttl, length, alive = replies
     if isinstance(ttl, Exception) or isinstance(length, Exception) or ttl == -2:
         return None
-    idle_s = -1 if isinstance(idle, Exception) or idle is None else int(idle)
+    idle_s = _age_of(newest)
     return Orphan(name, session, int(length), int(ttl), idle_s, bool(alive) and not isinstance(alive, Exception))
+
+
+def _age_of(newest: Any) -> int:
+    """Seconds since a result was written, from its own ``finished_at``; -1 if it has none."""
+    if isinstance(newest, Exception) or not newest:
+        return -1
+    try:
+        finished = float(json.loads(newest).get("finished_at") or 0)
+    except (ValueError, AttributeError, TypeError):
+        return -1
+    return max(0, int(time.time() - finished)) if finished else -1
 
 
 # -- cleaning up -----------------------------------------------------------------------

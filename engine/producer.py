@@ -328,7 +328,7 @@ class Producer:
             await asyncio.sleep(min(block, max(0.05, self.link.breaker.snapshot().retry_in)))
             return []
         try:
-            hit = await self.link.call(lambda c: c.blpop([self.result_key], timeout=block))
+            hit = await self.link.call(lambda c: c.blpop([self.result_key], timeout=block), blocking=True)
             if not hit:
                 return []
             if len(self.pending) <= 1:

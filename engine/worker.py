@@ -433,7 +433,7 @@ class Worker:
                 return list(raws)
         raw = await self.link.call(
             lambda c: c.blmove(self.keys.queue_list, self.processing, self.settings.blpop_timeout_seconds,
-                               "RIGHT", "LEFT"))
+                               "RIGHT", "LEFT"), blocking=True)
         return [raw] if raw is not None else []
 
     def _start(self, raw: bytes) -> None:

@@ -148,3 +148,28 @@ def test_embedded_server_is_started_shared_and_stopped():
         stopped = seawall("embedded", "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert json.loads(seawall("embedded", "status", "--json").stdout)["running"] is False
+
+
+def test_a_reader_that_goes_away_is_no_error(redis_server):
+    """`seawall ... | head -1`: the pipe closes early; Seawall stops quietly (141), no traceback."""
+    for args in (["--redis-url", redis_server.url, "submit", "--handler", "echo", "--count", "3000"],):
+        proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=ROOT, text=True)
+        proc.stdout.readline()
+        proc.stdout.close()  # like `head -1` exiting
+        err = proc.stderr.read()
+        assert proc.wait(30) == 141, err
+        assert "Traceback" not in err and "unreachable" not in err, err
+
+
+def test_usage_mistakes_are_one_line():
+    out = seawall("submit", "--handler", "echo", "--count", "0")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "seawall: error: argument --count: 0 must be 1 or more (see: seawall submit --help)"
+
+
+def test_submit_accepts_handlers_an_operator_module_registers(redis_server):
+    out = seawall("--redis-url", redis_server.url, "submit", "--handler", "hang", "--import", "tests.fault_handlers")
+    assert out.returncode == 0, out.stderr
+    out = seawall("--redis-url", redis_server.url, "submit", "--handler", "hang")
+    assert out.returncode == 2 and "--import MODULE" in out.stderr

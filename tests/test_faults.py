@@ -266,6 +266,18 @@ async def test_payload_over_the_limit_is_refused_at_submit(redis_server, events)
     assert redis_server.client().llen(KEYS.queue_list) == 0
 
 
+async def submit_when_closed(producer, handler, payload, **kw):
+    """After an outage the producer's breaker refuses until its probe succeeds: a caller retries."""
+    from engine.errors import SubmitError
+
+    for _ in range(100):
+        try:
+            return await producer.submit(handler, payload, **kw)
+        except SubmitError:
+            await asyncio.sleep(0.3)
+    raise AssertionError("the producer never accepted a job after the outage")
+
+
 @pytest.mark.soak
 @pytest.mark.timeout(600)
 async def test_a_worker_survives_redis_gone_for_a_minute_idle_and_mid_job(events, tmp_path, workers_for):
@@ -281,10 +293,10 @@ async def test_a_worker_survives_redis_gone_for_a_minute_idle_and_mid_job(events
             server.stop()  # idle outage
             await asyncio.sleep(60)
             server.start()
-            await producer.submit("echo", "after the idle outage", wait_seconds=60)
+            await submit_when_closed(producer, "echo", "after the idle outage", wait_seconds=60)
             [first] = await asyncio.wait_for(producer.wait_all(), 60)
-            job = await producer.submit("sleep", {"seconds": 5}, wait_seconds=120)
-            await eventually(lambda: server.client().llen(KEYS.processing(wid)) == 1, 20, "the claim")
+            job = await submit_when_closed(producer, "sleep", {"seconds": 5}, wait_seconds=120)
+            await eventually(lambda: server.client().llen(KEYS.processing(wid)) == 1, 30, "the claim")
             server.stop()  # mid-job outage
             await asyncio.sleep(60)
             server.start()

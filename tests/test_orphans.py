@@ -162,3 +162,27 @@ async def test_producers_and_workers_busy_meanwhile_lose_nothing(redis_server, f
         await asyncio.wait_for(task, 10)
     assert sorted(o.job_id for o in outcomes if o.ok) == sorted(j.id for j in jobs)
     assert await store.count(client) == 5
+
+
+async def test_idle_time_is_the_lists_own_not_reset_by_the_scan(redis_server):
+    import asyncio
+
+    from engine.connection import make_client
+    from engine.keys import Keys
+    from engine.orphans import scan_orphans
+
+    from .console_support import runtime_for
+
+    keys = Keys("seawall", "default")
+    client = redis_server.client()
+    written = Result(job_id="j", outcome=Outcome.OK, finished_at=__import__("time").time() - 90)
+    client.rpush(keys.results("sGone"), written.to_json())
+    await asyncio.sleep(0.1)
+    rt = runtime_for(redis_server.url)
+    aclient = make_client(rt.url, rt.settings)
+    try:
+        first = await scan_orphans(aclient, keys)
+        second = await scan_orphans(aclient, keys)
+    finally:
+        await aclient.aclose()
+    assert 89 <= first[0].idle <= 92 and 89 <= second[0].idle <= 92, (first, second)
