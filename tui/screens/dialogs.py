@@ -20,7 +20,7 @@ DIALOG_CSS = """
 {name} {{ align: center middle; }}
 {name} > Vertical {{ width: 70; max-width: 95%; height: auto; border: thick $primary; background: $surface; padding: 1 2; }}
 {name} Label.title {{ text-style: bold; margin-bottom: 1; }}
-{name} Label.error {{ color: $error; text-style: bold; height: auto; }}
+{name} Label.problem {{ color: $error; text-style: bold; height: auto; width: 1fr; }}
 {name} Input {{ margin-bottom: 1; background: $boost; }}
 {name} Horizontal {{ height: auto; align-horizontal: right; }}
 {name} Button {{ margin-left: 1; }}
@@ -75,7 +75,7 @@ class SubmitDialog(ModalScreen[SubmitRequest | None]):
             yield Input(value="{}", placeholder="{}", id="payload", compact=True)
             yield Label("count")
             yield Input(value="10", placeholder="10", id="count", compact=True)
-            yield Label("", classes="error", id="error")
+            yield Label("", classes="problem", id="error")
             with Horizontal():
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Submit", variant="primary", id="ok", compact=True)
@@ -112,7 +112,7 @@ class NotesDialog(ModalScreen[Path | None]):
         with Vertical():
             yield Label("Submit every .md note of a folder as notes.cards jobs", classes="title")
             yield Input(value=self.default, placeholder="folder", id="folder", compact=True)
-            yield Label("", classes="error", id="error")
+            yield Label("", classes="problem", id="error")
             with Horizontal():
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Submit", variant="primary", id="ok", compact=True)
