@@ -157,6 +157,11 @@ def load_settings(
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, merged, sources)) from None
+    if settings.backoff_base_seconds > settings.backoff_cap_seconds:
+        raise ConfigError(
+            f"backoff_base_seconds = {settings.backoff_base_seconds} ({sources.get('backoff_base_seconds', 'default')})"
+            f" is above backoff_cap_seconds = {settings.backoff_cap_seconds}: the base must not exceed the cap"
+        )
     if settings.lease_seconds <= settings.heartbeat_seconds:
         raise ConfigError(
             f"lease_seconds = {settings.lease_seconds} ({sources.get('lease_seconds', 'default')}) must be more than "

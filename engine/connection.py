@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import AuthenticationError, AuthorizationError, RedisError, ResponseError
+from redis.exceptions import AuthenticationError, AuthorizationError, InvalidResponse, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .breaker import BreakerSnapshot, BreakerState, CircuitBreaker
@@ -65,10 +65,15 @@ def is_refusal(exc: BaseException) -> bool:
 def failure_message(exc: BaseException, where: str = "") -> str:
     """One line for a person about a failed Redis call: what kind of failure, then the error."""
     at = f" at {where}" if where else ""
-    if "certificate verify failed" in str(exc):
+    text = str(exc)
+    if "certificate verify failed" in text:
         head = f"Redis's TLS certificate was not accepted{at} (check ssl_ca_certs in the URL)"
+    elif "HELLO must be called" in text or "NOAUTH" in text:
+        head = f"Redis{at} needs a password: put it in the URL, redis://:PASSWORD@host:port/0"
     elif is_refusal(exc):
         head = f"Redis refused the connection{at}"
+    elif isinstance(exc, InvalidResponse):
+        head = f"that is not a Redis server{at} (it answered something else)"
     elif isinstance(exc, OUTAGE_ERRORS):
         head = f"Redis is unreachable{at}"
     else:

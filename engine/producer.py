@@ -29,6 +29,7 @@ from .deadletters import DeadLetter, DeadLetterStore, DeadReason
 from .events import EventLog
 from .metrics import Metrics
 from .keys import Keys, session_ttl
+from .redact import redact_url
 from .models import Job, JobState, Result, make_job_id, new_session_id
 
 DRAIN_BATCH = 256
@@ -126,7 +127,7 @@ class Producer:
             info = await self.link.call(lambda c: c.info("server"))
         except Exception as exc:  # noqa: BLE001 - every failure here is one line for the user
             await self.link.close()
-            raise RedisUnavailableError(failure_message(exc)) from None
+            raise RedisUnavailableError(failure_message(exc, redact_url(self.url))) from None
         self.server_version = str(info.get("redis_version", ""))
         self.run_id = str(info.get("run_id", ""))
         await self._beat()

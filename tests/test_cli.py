@@ -173,3 +173,36 @@ def test_submit_accepts_handlers_an_operator_module_registers(redis_server):
     assert out.returncode == 0, out.stderr
     out = seawall("--redis-url", redis_server.url, "submit", "--handler", "hang")
     assert out.returncode == 2 and "--import MODULE" in out.stderr
+
+
+def test_a_missing_password_says_so(secret_server):
+    out = seawall("ping", "--redis-url", f"redis://127.0.0.1:{secret_server.port}/0")
+    assert out.returncode == 1
+    assert "needs a password: put it in the URL" in out.stderr and out.stderr.strip().count("\n") == 0
+
+
+def test_a_port_that_is_not_redis_says_so():
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(1024)
+            conn.sendall(b"<html>not redis</html>\r\n")
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        out = seawall("ping", "--redis-url", f"redis://127.0.0.1:{port}/0")
+    finally:
+        listener.close()
+    assert out.returncode == 1 and "that is not a Redis server" in out.stderr, out.stderr

@@ -95,3 +95,8 @@ def test_describe_masks_the_password():
     loaded = load_settings({"redis_url": "redis://app:s3cret@db:6379/0"}, env={})
     rows = dict((name, value) for name, value, _ in loaded.describe())
     assert rows["redis_url"] == "redis://app:***@db:6379/0"
+
+
+def test_backoff_base_above_its_cap_is_refused():
+    with pytest.raises(ConfigError, match="backoff_base_seconds = 10.0 .* above backoff_cap_seconds = 1.0"):
+        load_settings({"backoff_base_seconds": 10, "backoff_cap_seconds": 1}, env={})
