@@ -109,15 +109,15 @@ async def chaos(tmp_path, events, *, jobs: int, seconds: float) -> None:
                         except Exception:  # noqa: BLE001 - Redis may be down right now
                             busy = False
                         fleet.kill9(victim)
+                        fleet.procs.pop(victim)  # replaced just below, once
                         acct.kills += 1
                         killed_at = time.monotonic()
                         fleet.spawn()
                         if busy:  # recovery time: until what it held is back on the queue
                             asyncio.create_task(watch_recovery(held, killed_at))
-                    for wid in fleet.dead():  # poison victims
-                        if wid in fleet.procs:
-                            fleet.procs.pop(wid)
-                            fleet.spawn()
+                    for wid in fleet.dead():  # poison victims: the fleet stays at three
+                        fleet.procs.pop(wid)
+                        fleet.spawn()
 
             async def watch_recovery(held: str, killed_at: float) -> None:
                 while time.monotonic() - killed_at < 30:
@@ -160,6 +160,7 @@ async def chaos(tmp_path, events, *, jobs: int, seconds: float) -> None:
             await asyncio.wait_for(collector, 30)
             # let the fleet drain garbage and anything redelivered late
             await asyncio.sleep(3)
+            assert len(fleet.procs) == 3, "every killed worker was replaced once"
             fleet.close()
 
             entries = {k.decode(): json.loads(v) for k, v in client.hgetall(KEYS.dlq_entries).items()}
