@@ -3,7 +3,7 @@
 Workers are kill -9'd at random and restarted, Redis is stopped and restarted
 twice (once losing all its data), poison and garbage jobs are mixed in. The
 short run is part of the suite (about a minute); ``pytest -m soak`` runs the
-long one (SEAWALL_SOAK_SECONDS, default 300).
+long one (CHAOS_SOAK_SECONDS, default 300).
 """
 
 from __future__ import annotations
@@ -202,5 +202,5 @@ async def test_chaos(tmp_path, events):
 @pytest.mark.soak
 @pytest.mark.timeout(3600)
 async def test_chaos_soak(tmp_path, events):
-    seconds = float(os.environ.get("SEAWALL_SOAK_SECONDS", "300"))
+    seconds = float(os.environ.get("CHAOS_SOAK_SECONDS", "300"))
     await chaos(tmp_path, events, jobs=int(seconds * 80), seconds=seconds)
