@@ -143,6 +143,12 @@ class Producer:
             await asyncio.wait([self._heartbeat], timeout=self.settings.redis_socket_timeout_seconds + 1)
         try:
             async with asyncio.timeout(self.settings.redis_socket_timeout_seconds + 1):
+                await self._record_timeouts()  # a short-lived producer leaves its timeouts recorded too
+        except (*OUTAGE_ERRORS, BreakerOpenError, RedisError, TimeoutError) as exc:
+            self.events.emit("timeouts_unrecorded", level="warning", count=len(self._unrecorded),
+                             error=describe_error(exc))
+        try:
+            async with asyncio.timeout(self.settings.redis_socket_timeout_seconds + 1):
                 left, _ = await self.link.client.pipeline(transaction=True).llen(self.result_key).delete(
                     self.result_key, self.keys.session(self.session_id)
                 ).execute()

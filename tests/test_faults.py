@@ -305,3 +305,18 @@ async def test_a_worker_survives_redis_gone_for_a_minute_idle_and_mid_job(events
         assert fleet.alive() == [wid], "the same worker process, never restarted"
     finally:
         server.cleanup()
+
+
+def test_a_short_lived_submit_records_its_timeouts(redis_server):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "engine.cli", "--redis-url", redis_server.url, "submit", "--handler",
+                          "echo", "--count", "2", "--wait", "--timeout", "0.5", "--json"],
+                         capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert out.returncode == 1
+    states = [json.loads(line)["state"] for line in out.stdout.splitlines()]
+    assert states == ["timed_out", "timed_out"]
+    assert [e["reason"] for e in dead_letters(redis_server).values()] == ["result_timeout", "result_timeout"]
