@@ -131,7 +131,12 @@ class ConsoleBackend:
         self._cancel_operations()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._ops, return_exceptions=True)
+        pending = [t for t in (*self._tasks, *self._ops) if not t.done()]
+        if pending:
+            # bounded: a task that swallowed its cancel (redis-py can turn one into an error) must not hang quit
+            _, stuck = await asyncio.wait(pending, timeout=self.runtime.settings.redis_socket_timeout_seconds + 1)
+            for task in stuck:
+                self.events.emit("console_task_stuck", level="warning", task=task.get_name())
         if self._started:
             await self.producer.close()
         else:
