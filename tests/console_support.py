@@ -37,3 +37,17 @@ async def until(pilot, predicate: Callable[[], bool], timeout: float = 15.0, wha
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await pilot.pause(0.05)
     await asyncio.sleep(0)
+
+
+async def launch_a_worker_and_send_ten(pilot, app, timeout: float = 15.0) -> None:
+    """The console's main path: connect, `w`, then `s` Enter; wait for ten done jobs."""
+    from engine.models import JobState
+    from tui.screens.dialogs import SubmitDialog
+
+    await until(pilot, lambda: app.state.server_version != "", what="connection")
+    await pilot.press("w")
+    await until(pilot, lambda: len(app.backend.workers) == 1, what="worker launch")
+    await pilot.press("s")
+    assert isinstance(app.screen, SubmitDialog)
+    await pilot.press("enter")
+    await until(pilot, lambda: app.state.counts[JobState.DONE.value] == 10, timeout=timeout, what="ten results")

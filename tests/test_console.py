@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from engine.breaker import BreakerState
 from engine.keys import Keys
 from engine.models import JobState
 from tui.app import build_app
-from tui.screens.dialogs import ConfirmDialog, HelpScreen, SubmitDialog
+from tui.screens.dialogs import ConfirmDialog, HelpScreen
 from tui.screens.workers import WorkersScreen
 from tui.widgets.jobs import JobsTable
 from tui.widgets.status import BreakerBadge, PausedBadge
 
-from .console_support import runtime_for, until
+from .console_support import launch_a_worker_and_send_ten, runtime_for, until
+from .worker_support import pid_alive
 
 KEYS = Keys("seawall", "default")
 
@@ -29,30 +28,9 @@ def no_result_lists(server) -> bool:
     return list(server.client().scan_iter(match="seawall:*:results:*")) == []
 
 
-def alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie still answers kill(0); read its state
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except OSError:
-        return False
-
-
 async def test_w_then_s_enter_sends_ten_echo_jobs_and_they_finish(app, redis_server):
     async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: app.state.server_version != "", what="connection")
-        await pilot.press("w")
-        await until(pilot, lambda: len(app.backend.workers) == 1, what="worker launch")
-        await pilot.press("s")
-        assert isinstance(app.screen, SubmitDialog)
-        await pilot.press("enter")
-        await until(pilot, lambda: app.state.counts[JobState.DONE.value] == 10, what="ten results")
+        await launch_a_worker_and_send_ten(pilot, app)
         table = app.screen.query_one(JobsTable)
         assert table.row_count == 10
         assert {row.state for row in table.rows} == {JobState.DONE}
@@ -62,7 +40,7 @@ async def test_w_then_s_enter_sends_ten_echo_jobs_and_they_finish(app, redis_ser
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.press("enter")  # default: stop the workers
         await until(pilot, lambda: not app.is_running, what="exit")
-    assert not alive(pid)
+    assert not pid_alive(pid)
     assert no_result_lists(redis_server)
 
 

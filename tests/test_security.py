@@ -62,7 +62,7 @@ from engine.producer import Producer
 from engine.worker import Worker
 
 from .conftest import ROOT
-from .console_support import runtime_for, until
+from .console_support import launch_a_worker_and_send_ten, runtime_for, until
 from .redisproc import RedisProcess, TlsFiles, make_tls_files, tls_supported
 from .test_cli import FAST, seawall
 
@@ -410,17 +410,11 @@ def test_operator_commands_run_as_the_acl_user(acl_server, app_url):
 
 async def test_the_console_runs_as_the_acl_user(acl_server, app_url, tmp_path):
     from tui.app import build_app  # noqa: PLC0415
-    from tui.screens.dialogs import ConfirmDialog, SubmitDialog  # noqa: PLC0415
+    from tui.screens.dialogs import ConfirmDialog  # noqa: PLC0415
 
     app = build_app(runtime_for(app_url), notes_dir=str(tmp_path))
     async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: app.state.server_version != "", what="connection")
-        await pilot.press("w")
-        await until(pilot, lambda: len(app.backend.workers) == 1, what="worker launch")
-        await pilot.press("s")
-        assert isinstance(app.screen, SubmitDialog)
-        await pilot.press("enter")
-        await until(pilot, lambda: app.state.counts[JobState.DONE.value] == 10, timeout=30, what="ten results")
+        await launch_a_worker_and_send_ten(pilot, app, timeout=30)
         await until(pilot, lambda: app.state.depths is not None, what="queue depths")
         assert app.state.depths_error == ""
         launched = next(iter(app.backend.workers.values()))

@@ -33,6 +33,14 @@ def _no_blink(screen: ModalScreen) -> None:
         field.cursor_blink = False
 
 
+def _refusal_and_buttons() -> ComposeResult:
+    """The bottom of a submit dialog: the line that says why nothing was sent, then Cancel/Submit."""
+    yield Label("", classes="problem", id="error")
+    with Horizontal():
+        yield Button("Cancel", id="cancel", compact=True)
+        yield Button("Submit", variant="primary", id="ok", compact=True)
+
+
 @dataclass(frozen=True)
 class SubmitRequest:
     handler: str
@@ -75,10 +83,7 @@ class SubmitDialog(ModalScreen[SubmitRequest | None]):
             yield Input(value="{}", placeholder="{}", id="payload", compact=True)
             yield Label("count")
             yield Input(value="10", placeholder="10", id="count", compact=True)
-            yield Label("", classes="problem", id="error")
-            with Horizontal():
-                yield Button("Cancel", id="cancel", compact=True)
-                yield Button("Submit", variant="primary", id="ok", compact=True)
+            yield from _refusal_and_buttons()
 
     def on_mount(self) -> None:
         _no_blink(self)
@@ -112,10 +117,7 @@ class NotesDialog(ModalScreen[Path | None]):
         with Vertical():
             yield Label("Submit every .md note of a folder as notes.cards jobs", classes="title")
             yield Input(value=self.default, placeholder="folder", id="folder", compact=True)
-            yield Label("", classes="problem", id="error")
-            with Horizontal():
-                yield Button("Cancel", id="cancel", compact=True)
-                yield Button("Submit", variant="primary", id="ok", compact=True)
+            yield from _refusal_and_buttons()
 
     def on_mount(self) -> None:
         _no_blink(self)
