@@ -21,6 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .breaker import BreakerSnapshot, BreakerState, CircuitBreaker
 from .config import Settings
 from .events import EventLog
+from .lane import Lane
 from .redact import redact_url
 
 T = TypeVar("T")
@@ -45,7 +46,7 @@ def make_client(url: str, settings: Settings, *, blocking_margin: float = 2.0) -
 
 
 def error_kind(exc: BaseException) -> str:
-    if isinstance(exc, RedisTimeoutError):
+    if isinstance(exc, (RedisTimeoutError, TimeoutError)):
         return "timeout"
     if isinstance(exc, (RedisConnectionError, OSError)):
         return "connection"
@@ -114,17 +115,27 @@ class RedisLink:
         self.errors: Counter[str] = Counter()
         self.latencies: deque[float] = deque(maxlen=512)
         self.client = client_factory(url, settings)
+        self._lanes: dict[str, Lane] = {}
         events.emit("redis_pool_created", role=role, url=redact_url(url), pool="primary")
 
-    async def call(self, fn: Callable[[aioredis.Redis], Awaitable[T]], *, blocking: bool = False) -> T:
+    def lane(self, name: str) -> Lane:
+        """The dedicated connection of one hot loop (claim, ack, submit, collect), made on first use."""
+        lane = self._lanes.get(name)
+        if lane is None:
+            lane = self._lanes[name] = Lane(self.url, self.settings)
+        return lane
+
+    async def call(self, fn: Callable[[Any], Awaitable[T]], *, blocking: bool = False, lane: str | None = None) -> T:
         """Run ``fn(client)`` if the breaker allows; count the outcome.
 
         ``blocking``: a BLPOP/BLMOVE whose duration is mostly waiting, kept out of the latency window.
+        ``lane``: ``fn`` gets that loop's Lane instead of the pooled client, and the call a
+        deadline: the socket timeout, plus the blocking timeout for a blocking call.
         """
         self.breaker.check()
         started = time.perf_counter()
         try:
-            result = await fn(self.client)
+            result = await (fn(self.client) if lane is None else self._on_lane(fn, lane, blocking))
         except OUTAGE_ERRORS as exc:
             self.record_error(exc)
             raise_if_cancelling()
@@ -142,6 +153,15 @@ class RedisLink:
             self.latencies.append(time.perf_counter() - started)
         self.breaker.record_success()
         return result
+
+    async def _on_lane(self, fn: Callable[[Lane], Awaitable[T]], lane: str, blocking: bool) -> T:
+        s = self.settings
+        deadline = s.redis_socket_timeout_seconds + (s.blpop_timeout_seconds if blocking else 0.0)
+        try:
+            async with asyncio.timeout(deadline):
+                return await fn(self.lane(lane))
+        except TimeoutError:
+            raise RedisTimeoutError(f"no reply from Redis within {deadline:g}s") from None
 
     def record_error(self, exc: BaseException) -> None:
         self.errors[error_kind(exc)] += 1
@@ -171,6 +191,9 @@ class RedisLink:
         )
 
     async def close(self) -> None:
+        for lane in self._lanes.values():
+            await close_quietly(lane)
+        self._lanes.clear()
         await close_quietly(self.client)
 
 

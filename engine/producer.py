@@ -15,7 +15,7 @@ import socket
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -94,6 +94,8 @@ class Producer:
         self._unrecorded: list[DeadLetter] = []  # result_timeout entries waiting for Redis
         self._heartbeat: asyncio.Task[None] | None = None
         self._collect_lock = asyncio.Lock()
+        self._waiters: dict[str, asyncio.Future[JobOutcome]] = {}  # jobs a run() call awaits
+        self._ready: list[JobOutcome] = []  # outcomes for collect(), gathered while a run() collected
         self._closed = False
 
     @property
@@ -281,6 +283,58 @@ class Producer:
         self._track(jobs, wait_seconds)
         return jobs
 
+    async def run(
+        self,
+        handler: str,
+        payload: Any = None,
+        name: str | None = None,
+        *,
+        wait_seconds: float | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> JobOutcome:
+        """Submit one job and wait for its outcome: done, failed, or timed out at its deadline.
+
+        With nobody else collecting, the LPUSH and a BLPOP for the result go out in
+        one write, so the BLPOP already waits in Redis when the result is pushed.
+        Outcomes of other jobs seen meanwhile go to their own callers, or to ``collect``.
+        """
+        job = self.build_job(handler, payload, name, max_attempts=max_attempts, timeout=timeout)
+        data = self.encode(job)
+        waiter: asyncio.Future[JobOutcome] = asyncio.get_running_loop().create_future()
+        self._waiters[job.id] = waiter
+        try:
+            if self._collect_lock.locked():
+                await self._enqueue([data], job.id)
+                self._track([job], wait_seconds)
+            else:
+                async with self._collect_lock:
+                    raws = await self._enqueue_and_fetch(data, job.id)
+                    self._track([job], wait_seconds)
+                    self._deliver(raws)
+            while not waiter.done():
+                await self._collect_for(waiter)
+            return waiter.result()
+        finally:
+            self._waiters.pop(job.id, None)
+
+    async def _collect_for(self, waiter: asyncio.Future[JobOutcome]) -> None:
+        """One collect round for a run() call, or, while another task collects (and
+        routes our outcome to us), wait until ours arrives or the collector is free."""
+        acquire = asyncio.ensure_future(self._collect_lock.acquire())
+        try:
+            await asyncio.wait([waiter, acquire], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not acquire.done():
+                acquire.cancel()  # Lock.acquire gives a lock granted meanwhile to the next waiter
+        if acquire.cancelled():
+            return
+        try:
+            if not waiter.done():
+                self._deliver(await self._fetch(self.settings.blpop_timeout_seconds))
+        finally:
+            self._collect_lock.release()
+
     def expect(self, jobs: Iterable[Job], wait_seconds: float | None = None) -> None:
         """Await results of jobs submitted elsewhere on our behalf (a dead-letter retry)."""
         self._track(list(jobs), wait_seconds)
@@ -293,12 +347,33 @@ class Producer:
         self.metrics.inc("submitted", len(jobs))
 
     async def _enqueue(self, items: list[bytes], what: str) -> None:
+        await self._with_retries(
+            lambda: self.link.call(lambda c: c.execute_command("LPUSH", self.keys.queue_list, *items), lane="submit"),
+            what)
+
+    async def _enqueue_and_fetch(self, item: bytes, what: str) -> list[bytes]:
+        """LPUSH one job and BLPOP our result list in one write (the caller holds the collect lock).
+
+        Returns what the BLPOP got; a failed BLPOP (the job is in) is just an empty round.
+        """
+        commands = [("LPUSH", self.keys.queue_list, item), ("BLPOP", self.result_key, self.settings.blpop_timeout_seconds)]
+        pushed, hit = await self._with_retries(
+            lambda: self.link.call(lambda c: c.pipeline(commands, raise_on_error=False), blocking=True, lane="collect"),
+            what)
+        if isinstance(pushed, RedisError):
+            raise pushed  # as from a plain LPUSH: Redis refused the job (OOM, say)
+        if isinstance(hit, RedisError):
+            self.events.emit("collect_failed", level="debug", error=describe_error(hit))
+            return []
+        return [hit[1]] if hit else []
+
+    async def _with_retries(self, push: Callable[[], Awaitable[Any]], what: str) -> Any:
+        """Run ``push`` until Redis answers it, with backoff and full jitter; its reply."""
         last: BaseException | None = None
         tries = self.settings.enqueue_max_retries + 1
         for attempt in range(tries):
             try:
-                await self.link.call(lambda c: c.lpush(self.keys.queue_list, *items))
-                return
+                return await push()
             except BreakerOpenError as exc:
                 raise SubmitError(f"not submitted ({what}): {exc}") from None
             except OUTAGE_ERRORS as exc:
@@ -320,27 +395,36 @@ class Producer:
         just gets the timeouts that came due.
         """
         block = self.settings.blpop_timeout_seconds if block is None else block
-        outcomes: list[JobOutcome] = []
-        async with self._collect_lock:
-            raws = await self._fetch(block)
-            for raw in raws:
-                outcome = self._match(raw)
-                if outcome:
-                    outcomes.append(outcome)
-            outcomes.extend(self._expire())
+        if not self._ready:
+            async with self._collect_lock:
+                self._deliver(await self._fetch(block))
+        outcomes, self._ready = self._ready, []
         return outcomes
+
+    def _deliver(self, raws: list[bytes]) -> None:
+        """Match results and expire deadlines: each outcome to the run() call awaiting it, else for collect()."""
+        outcomes = [o for o in map(self._match, raws) if o is not None]
+        outcomes.extend(self._expire())
+        for outcome in outcomes:
+            waiter = self._waiters.get(outcome.job_id)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(outcome)
+            else:
+                self._ready.append(outcome)
 
     async def _fetch(self, block: float) -> list[bytes]:
         if not self.link.breaker.available():
             await asyncio.sleep(min(block, max(0.05, self.link.breaker.snapshot().retry_in)))
             return []
         try:
-            hit = await self.link.call(lambda c: c.blpop([self.result_key], timeout=block), blocking=True)
+            hit = await self.link.call(lambda c: c.execute_command("BLPOP", self.result_key, block), blocking=True,
+                                       lane="collect")
             if not hit:
                 return []
             if len(self.pending) <= 1:
                 return [hit[1]]  # nothing else awaited: skip the drain's round trip
-            rest = await self.link.call(lambda c: c.lpop(self.result_key, DRAIN_BATCH))
+            rest = await self.link.call(lambda c: c.execute_command("LPOP", self.result_key, DRAIN_BATCH),
+                                        lane="collect")
         except (*OUTAGE_ERRORS, BreakerOpenError, RedisError) as exc:
             # An outage, or a blocked call ended by the server (CLIENT UNBLOCK ... ERROR,
             # CLIENT KILL): either way, a short pause and the next round retries.
@@ -406,7 +490,7 @@ class Producer:
     async def wait_all(self, on_outcome: Callable[[JobOutcome], None] | None = None) -> list[JobOutcome]:
         """Collect until nothing is pending (every job has a deadline, so this ends)."""
         done: list[JobOutcome] = []
-        while self.pending:
+        while self.pending or self._ready:
             for outcome in await self.collect():
                 done.append(outcome)
                 if on_outcome:

@@ -41,6 +41,7 @@ from .errors import SeawallError
 from .events import EventLog
 from .handlers import JobContext, Registry, UnknownHandlerError
 from .keys import WORKER_REGISTRY_SECONDS, Keys, session_ttl
+from .lane import run_script
 from .metrics import Metrics
 from .models import Job, Outcome, Result, describe_validation_error, job_id_of, sanitize_name
 from .reaper import DEFAULT_MAX_LOST, Reaper
@@ -49,22 +50,28 @@ from .spool import Spool, SpooledOutcome, orphaned_spools, spool_dir
 #: Errors that end one Redis call but never a worker loop.
 CALL_ERRORS = (*OUTAGE_ERRORS, BreakerOpenError, RedisError)
 
+# Both scripts also return the queue's length: the hint that decides between a
+# batch claim (a backlog) and a blocking BLMOVE (an idle queue, one job at a time).
+
+# KEYS: queue, processing list; ARGV: how many. Returns {queue length left, jobs...}
 _CLAIM = """
-local out = {}
+local out = {0}
 for i = 1, tonumber(ARGV[1]) do
   local v = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
   if not v then break end
   out[#out + 1] = v
 end
+out[1] = redis.call('LLEN', KEYS[1])
 return out
 """
 
-# KEYS: processing list, then one result list per outcome; ARGV: ttl, then (result, raw job) pairs
+# KEYS: processing list, queue, then one result list per outcome; ARGV: ttl, then
+# (result, raw job) pairs. Returns the queue's length.
 _ACK = """
 local ttl = tonumber(ARGV[1])
 local seen = {}
-for i = 2, #KEYS do
-  local j = 2 * (i - 1)
+for i = 3, #KEYS do
+  local j = 2 * (i - 2)
   redis.call('RPUSH', KEYS[i], ARGV[j])
   if not seen[KEYS[i]] then
     redis.call('EXPIRE', KEYS[i], ttl)
@@ -72,7 +79,7 @@ for i = 2, #KEYS do
   end
   redis.call('LREM', KEYS[1], 1, ARGV[j + 1])
 end
-return #KEYS - 1
+return redis.call('LLEN', KEYS[2])
 """
 
 _DEREGISTER = """
@@ -156,6 +163,7 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: list[Record] = []
         self._pending_ready = asyncio.Event()
+        self._backlog = 0  # the queue's length when Redis last told us (claim and ack replies)
         self._slot_free = asyncio.Event()
         self._slot_free.set()
         self._stopping = asyncio.Event()
@@ -426,14 +434,19 @@ class Worker:
                 self._start(raw)
 
     async def _claim(self, free: int) -> list[bytes]:
-        if free > 1 or self.burst:
-            raws = await self.link.call(
-                lambda c: self._claim_script(keys=[self.keys.queue_list, self.processing], args=[free], client=c))
+        """A batch (one script) when there is a backlog, else one blocking BLMOVE:
+        an idle worker waits in Redis instead of asking twice per job."""
+        if self.burst or (free > 1 and self._backlog > 0):
+            left, *raws = await self.link.call(
+                lambda c: run_script(c, self._claim_script, [self.keys.queue_list, self.processing], [free]),
+                lane="claim")
+            self._backlog = int(left)
             if raws or self.burst:
-                return list(raws)
+                return raws
         raw = await self.link.call(
-            lambda c: c.blmove(self.keys.queue_list, self.processing, self.settings.blpop_timeout_seconds,
-                               "RIGHT", "LEFT"), blocking=True)
+            lambda c: c.execute_command("BLMOVE", self.keys.queue_list, self.processing, "RIGHT", "LEFT",
+                                        self.settings.blpop_timeout_seconds),
+            blocking=True, lane="claim")
         return [raw] if raw is not None else []
 
     def _start(self, raw: bytes) -> None:
@@ -578,10 +591,10 @@ class Worker:
             batch, self._pending = self._pending, []
             simple = [r for r in batch if r.simple]
             if simple:
-                ok = await self._record(simple, lambda c, rs=simple: self._ack(c, rs))
+                ok = await self._record(simple, lambda c, rs=simple: self._ack(c, rs), lane="ack")
                 self._settle(simple, ok)
             for record in (r for r in batch if not r.simple):
-                ok = await self._record([record], lambda c, r=record: self._write_failure(c, r))
+                ok = await self._record([record], lambda c, r=record: self._write_failure(c, r), lane="ack")
                 self._settle([record], ok)
 
     def _settle(self, records: list[Record], ok: bool) -> None:
@@ -592,12 +605,12 @@ class Worker:
             if not r.done.done():
                 r.done.set_result(ok)
 
-    def _ack(self, client: Any, records: list[Record]) -> Awaitable[Any]:
-        keys = [self.processing, *(r.result_key for r in records)]
+    async def _ack(self, client: Any, records: list[Record]) -> None:
+        keys = [self.processing, self.keys.queue_list, *(r.result_key for r in records)]
         args: list[Any] = [self.settings.worker_result_ttl_seconds]
         for r in records:
             args += [r.result, r.raw]
-        return self._ack_script(keys=keys, args=args, client=client)
+        self._backlog = int(await run_script(client, self._ack_script, keys, args))
 
     def _write_failure(self, client: Any, record: Record) -> Awaitable[Any]:
         pipe = client.pipeline(transaction=True)
@@ -624,8 +637,9 @@ class Worker:
         self.events.emit("result_spooled", level="warning", job_id=record.job_id, worker=self.worker_id,
                          spool=str(self.spool.path))
 
-    async def _record(self, records: list[Record], write: Callable[[Any], Awaitable[Any]]) -> bool:
-        """Run ``write``: retries with backoff, then one fresh fallback pool.
+    async def _record(self, records: list[Record], write: Callable[[Any], Awaitable[Any]],
+                      lane: str | None = None) -> bool:
+        """Run ``write`` (on ``lane``): retries with backoff, then one fresh fallback pool.
 
         Returns False (never raises) if the outcome could not be recorded.
         """
@@ -634,7 +648,7 @@ class Worker:
         tries = self.settings.enqueue_max_retries + 1
         for attempt in range(tries):
             try:
-                await self.link.call(write)
+                await self.link.call(write, lane=lane)
                 return True
             except (*OUTAGE_ERRORS, BreakerOpenError) as exc:
                 last = exc

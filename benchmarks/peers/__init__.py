@@ -8,7 +8,8 @@ Each module ``benchmarks/peers/<system>.py`` holds that system's job function
 - ``Client(url, **opts)``: the producer side, an async context manager with
   ``enqueue_one(i) -> handle`` (one job, one call of the system's normal API),
   ``collect(handles, timeout) -> list[int]`` (every result, bounded) and
-  ``run_latency(count, budget) -> list[float]`` (submit one, block for its result).
+  ``run_one(i, timeout) -> int`` (submit one, block for its result: enqueue_one then
+  collect, unless the system has its own call for it) and ``run_latency(count, budget)``.
 
 Everything is async so the async libraries (Seawall, arq, SAQ) pay no per-call
 event-loop entry; the sync ones (RQ, Dramatiq, the floor) simply block inside.
@@ -114,14 +115,18 @@ class Client:
     async def collect(self, handles: list[Any], timeout: float) -> list[int]:
         raise NotImplementedError
 
+    async def run_one(self, i: int, timeout: float) -> int:
+        """Submit one job and block for its result: a system with a call for that overrides this."""
+        [value] = await self.collect([await self.enqueue_one(i)], timeout=timeout)
+        return value
+
     async def run_latency(self, count: int, budget: float) -> list[float]:
         """``count`` round trips (or as many as fit in ``budget`` seconds), one job at a time."""
         samples: list[float] = []
         stop = time.perf_counter() + budget
         for i in range(count):
             started = time.perf_counter()
-            handle = await self.enqueue_one(i)
-            [value] = await self.collect([handle], timeout=max(1.0, stop - started + 5))
+            value = await self.run_one(i, timeout=max(1.0, stop - started + 5))
             samples.append(time.perf_counter() - started)
             if value != i + 1:
                 raise AssertionError(f"latency job {i} returned {value!r}")

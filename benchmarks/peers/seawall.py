@@ -42,6 +42,13 @@ class Client(_Base):
         """The batch path: every job in one LPUSH."""
         return await self.producer.submit_many("increment", items)
 
+    async def run_one(self, i: int, timeout: float) -> int:
+        """Producer.run: the job's LPUSH and the BLPOP for its result in one round trip."""
+        outcome = await self.producer.run("increment", i, wait_seconds=timeout)
+        if not outcome.ok:
+            raise RuntimeError(f"latency job {i}: {outcome.state.value}, {outcome.result}")
+        return outcome.result.value
+
     async def collect(self, handles: list[Any], timeout: float) -> list[int]:
         outcomes = await asyncio.wait_for(self.producer.wait_all(), timeout)
         bad = [o for o in outcomes if not o.ok]
