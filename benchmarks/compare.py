@@ -16,6 +16,11 @@ returned to the producer:
   Redis 7 counts commands run inside scripts and MULTI too) and worker CPU per job
   (user + system of the worker processes and their children, from psutil).
 
+After the table it runs Seawall's own figures from their issues, each a script
+beside this one (skip them with --no-extras): the console's load (results/s it
+absorbs while keys stay responsive), the orphan scan over a million keys, and
+opening a store of 100,000 dead letters.
+
 Figures are medians over the repetitions. The floor row is bare redis-py
 LPUSH + BLPOP through a tiny echo worker. Ratios are Seawall's figure over each
 row's: throughput higher is better for Seawall, latency lower is better.
@@ -78,6 +83,23 @@ BY_KEY = {r.key: r for r in ROWS}
 WORKER_COUNTS = (1, 2)
 WARMUP_JOBS = 20
 PACKAGES = ["redis", "hiredis", "rq", "arq", "dramatiq", "saq", "psutil"]
+
+
+@dataclass(frozen=True)
+class Extra:
+    """One of Seawall's own figures: a script in benchmarks/, its arguments (full run, --quick)."""
+
+    name: str
+    script: str
+    full: tuple[str, ...]
+    quick: tuple[str, ...]
+
+
+EXTRAS = [
+    Extra("console load", "console_load.py", ("--seconds", "15"), ("--seconds", "5")),
+    Extra("orphan scan", "orphan_scan.py", ("--keys", "1000000"), ("--keys", "100000")),
+    Extra("dead letters", "dlq_open.py", ("--entries", "100000"), ("--entries", "10000")),
+]
 
 
 # -- measuring one system (runs in a child process) -----------------------------------------------
@@ -365,6 +387,40 @@ def table(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def run_extras(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Each extra script in its own session, bounded by ``args.timeout``; never raises."""
+    done = []
+    for extra in EXTRAS:
+        cmd = [sys.executable, str(HERE / extra.script), *(extra.quick if args.quick else extra.full)]
+        shown = " ".join(["python", f"benchmarks/{extra.script}", *cmd[2:]])
+        print(f"  {extra.name} ...", end="", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        entry: dict[str, Any] = {"name": extra.name, "command": shown}
+        proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True, text=True)
+        try:
+            out, _ = proc.communicate(timeout=args.timeout)
+            entry["output"] = out.strip()
+            if proc.returncode:
+                entry["error"] = f"exit {proc.returncode}"
+        except subprocess.TimeoutExpired:
+            _end_child(proc)
+            entry["output"], entry["error"] = "", f"timed out after {args.timeout:.0f}s"
+        entry["seconds"] = round(time.monotonic() - t0, 1)
+        print(f" {entry['seconds']:.0f} s" + (f"  failed: {entry['error']}" if entry.get("error") else ""),
+              file=sys.stderr, flush=True)
+        done.append(entry)
+    return done
+
+
+def extras_text(extras: list[dict[str, Any]]) -> str:
+    out = ["", "Seawall's own figures, same machine, same run:"]
+    for e in extras:
+        out += ["", f"== {e['name']}: {e['command']}" + (f"  (failed: {e['error']})" if e.get("error") else "")]
+        out += [f"   {line}" for line in e["output"].splitlines()]
+    return "\n".join(out)
+
+
 def parent_main(args: argparse.Namespace) -> int:
     from tests.redisproc import RedisProcess  # noqa: PLC0415 - the repo's private-server helper
 
@@ -410,9 +466,12 @@ def parent_main(args: argparse.Namespace) -> int:
         server.cleanup()
     text = table(results, meta)
     print(text)
+    extras = [] if args.no_extras else run_extras(args)
+    if extras:
+        print(extras_text(extras))
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "results": results, "table": text}, indent=2) + "\n")
+    out.write_text(json.dumps({"meta": meta, "results": results, "table": text, "extras": extras}, indent=2) + "\n")
     print(f"\nwrote {out}", file=sys.stderr)
     return 0
 
@@ -434,6 +493,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--latency-count", type=int, default=None, help="round trips per repetition (default 200)")
     p.add_argument("--latency-budget", type=float, default=None,
                    help="at most this many seconds per latency repetition (default 20; --quick 5)")
+    p.add_argument("--no-extras", action="store_true",
+                   help="only the comparison table: skip the console, orphan-scan and dead-letter figures")
     p.add_argument("--collect-timeout", type=float, default=120, help=argparse.SUPPRESS)
     p.add_argument("--json", default=str(HERE / "results" / "latest.json"), help="where to write the JSON results")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
