@@ -32,17 +32,20 @@ ClientFactory = Callable[[str, Settings], aioredis.Redis]
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """What every Seawall connection has: a connect timeout, no redis-py retries, no health-check PINGs, a name."""
+    return {
+        "socket_connect_timeout": settings.redis_connect_timeout_seconds,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 0,
+        "client_name": "seawall",
+    }
+
+
 def make_client(url: str, settings: Settings, *, blocking_margin: float = 2.0) -> aioredis.Redis:
     """A client whose socket timeout outlasts the blocking-call timeout."""
     socket_timeout = max(settings.redis_socket_timeout_seconds, settings.blpop_timeout_seconds + blocking_margin)
-    return aioredis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=settings.redis_connect_timeout_seconds,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-        client_name="seawall",
-    )
+    return aioredis.Redis.from_url(url, socket_timeout=socket_timeout, **connection_options(settings))
 
 
 def error_kind(exc: BaseException) -> str:
@@ -122,7 +125,7 @@ class RedisLink:
         """The dedicated connection of one hot loop (claim, ack, submit, collect), made on first use."""
         lane = self._lanes.get(name)
         if lane is None:
-            lane = self._lanes[name] = Lane(self.url, self.settings)
+            lane = self._lanes[name] = Lane(self.url, **connection_options(self.settings))
         return lane
 
     async def call(self, fn: Callable[[Any], Awaitable[T]], *, blocking: bool = False, lane: str | None = None) -> T:

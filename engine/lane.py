@@ -17,11 +17,7 @@ import asyncio
 from typing import Any, Iterable, Sequence
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, ResponseError
-
-from .config import Settings
 
 Command = Sequence[Any]
 
@@ -29,15 +25,9 @@ Command = Sequence[Any]
 class Lane:
     """``execute_command`` as redis-py spells it, so code can take a lane or a client."""
 
-    def __init__(self, url: str, settings: Settings) -> None:
-        self._pool = aioredis.ConnectionPool.from_url(
-            url,
-            socket_timeout=None,
-            socket_connect_timeout=settings.redis_connect_timeout_seconds,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-            client_name="seawall",
-        )
+    def __init__(self, url: str, **options: Any) -> None:
+        """``options``: redis-py connection options (``connection_options``); never a socket timeout."""
+        self._pool = aioredis.ConnectionPool.from_url(url, **options, socket_timeout=None)
         self._conn = self._pool.make_connection()
         self._lock = asyncio.Lock()  # one command/reply exchange at a time on the one connection
 

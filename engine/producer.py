@@ -61,6 +61,14 @@ class JobOutcome:
         return self.state is JobState.DONE
 
 
+async def _settle_acquire(acquire: asyncio.Future[bool]) -> bool:
+    """End a lock acquisition we may no longer want; True if it holds the lock."""
+    if not acquire.done():
+        acquire.cancel()  # Lock.acquire passes a lock granted meanwhile on to the next waiter
+        await asyncio.wait([acquire])
+    return not acquire.cancelled()
+
+
 class Producer:
     """Submit jobs, collect outcomes. Use as ``async with Producer(...) as p``."""
 
@@ -324,10 +332,11 @@ class Producer:
         acquire = asyncio.ensure_future(self._collect_lock.acquire())
         try:
             await asyncio.wait([waiter, acquire], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not acquire.done():
-                acquire.cancel()  # Lock.acquire gives a lock granted meanwhile to the next waiter
-        if acquire.cancelled():
+        except BaseException:
+            if await _settle_acquire(acquire):
+                self._collect_lock.release()
+            raise
+        if not await _settle_acquire(acquire):
             return
         try:
             if not waiter.done():

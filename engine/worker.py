@@ -23,6 +23,7 @@ import socket
 import time
 import traceback
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -80,6 +81,15 @@ for i = 3, #KEYS do
   redis.call('LREM', KEYS[1], 1, ARGV[j + 1])
 end
 return redis.call('LLEN', KEYS[2])
+"""
+
+# KEYS: processing list, queue; ARGV: raw job. Moves it back only if it is still held.
+_REQUEUE_HELD = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
 """
 
 _DEREGISTER = """
@@ -156,6 +166,7 @@ class Worker:
         self.spool = Spool(spool_path or spool_dir(settings.namespace, settings.queue), self.worker_id)
         self._claim_script = self.link.client.register_script(_CLAIM)
         self._ack_script = self.link.client.register_script(_ACK)
+        self._requeue_held_script = self.link.client.register_script(_REQUEUE_HELD)
         self.metrics = Metrics("worker")
         self.spooled = 0  # outcomes waiting in the spool now
         self._session_missing: dict[str, float] = {}
@@ -164,6 +175,7 @@ class Worker:
         self._pending: list[Record] = []
         self._pending_ready = asyncio.Event()
         self._backlog = 0  # the queue's length when Redis last told us (claim and ack replies)
+        self._unknown_held: Counter[bytes] = Counter()  # held in our processing list, run by no task
         self._slot_free = asyncio.Event()
         self._slot_free.set()
         self._stopping = asyncio.Event()
@@ -329,8 +341,33 @@ class Worker:
                 report = await self.link.call(lambda c: self.reaper.run_once(c))
                 self.metrics.inc("reaped_requeued", report.requeued)
                 self.metrics.inc("reaped_poison", report.poisoned)
+                await self._requeue_lost_claims()
             except CALL_ERRORS:
                 pass
+
+    async def _requeue_lost_claims(self) -> None:
+        """Put back jobs we hold but never got: Redis moved them, the claim's reply was lost.
+
+        A connection that drops after Redis ran the BLMOVE (or a claim ended by CLIENT
+        UNBLOCK while a pause held it) leaves a job in our processing list that no task
+        runs, and no reaper takes it while our heartbeat lives. One seen so in two
+        checks in a row (a claim's reply takes milliseconds, checks are seconds apart)
+        goes back to the queue, atomically.
+        """
+        held = Counter(await self.link.call(lambda c: c.lrange(self.processing, 0, -1)))
+        known = Counter(self.inflight) + Counter(item.raw_bytes for item in self.spool.items())
+        unknown = held - known
+        lost = unknown & self._unknown_held
+        self._unknown_held = unknown - lost
+        for raw, count in lost.items():
+            for _ in range(count):
+                moved = await self.link.call(
+                    lambda c: run_script(c, self._requeue_held_script, [self.processing, self.keys.queue_list], [raw]))
+                if not moved:
+                    break
+                self.metrics.inc("claims_recovered")
+                self.events.emit("job_requeued", level="warning", worker=self.worker_id, job_id=job_id_of(raw),
+                                 reason="claim_reply_lost")
 
     async def _replay_loop(self) -> None:
         await self._adopt_orphaned_spools()

@@ -190,6 +190,24 @@ async def test_blocked_calls_ended_by_the_server_are_retried(redis_server, event
     assert all(o.ok for o in outcomes)
 
 
+async def test_a_claim_whose_reply_was_lost_goes_back_to_the_queue(redis_server, fast_settings, events):
+    """Redis moved a job into a live worker's processing list, but the worker never got the
+    reply (its connection dropped): no task runs it and no reaper takes it from a live worker."""
+    client = redis_server.client()
+    async with Producer(fast_settings, redis_server.url, events) as producer:
+        worker = Worker(fast_settings, redis_server.url, events, default_registry())
+        task = asyncio.create_task(worker.run())
+        job = producer.build_job("echo", "found again")
+        producer.expect([job])
+        client.lpush(worker.processing, job.to_json())  # as if its BLMOVE reply had been lost
+        [outcome] = await asyncio.wait_for(producer.wait_all(), 15)
+        worker.request_stop()
+        await asyncio.wait_for(task, 10)
+    assert outcome.ok and outcome.result.value == "found again"
+    assert worker.metrics.counters["claims_recovered"] == 1
+    assert [e["reason"] for e in events.of("job_requeued")] == ["claim_reply_lost"]
+
+
 async def test_redis_restarted_empty_makes_the_producer_resubmit(redis_server, events):
     rt = runtime_for(redis_server.url)
     async with Producer(rt.settings, rt.url, events) as producer:

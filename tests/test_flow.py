@@ -32,6 +32,29 @@ async def test_submit_and_collect_results(redis_server, fast_settings, events):
     assert [by_id[j.id] for j in jobs] == [{"n": i} for i in range(20)]
 
 
+async def test_run_returns_each_callers_own_outcome(redis_server, fast_settings, events):
+    """run() from many tasks at once, beside plain submits: every caller gets its job's
+    outcome, and collect() still gets the submitted ones (none is taken by a run())."""
+    worker, task = await run_worker(fast_settings, redis_server.url, events, concurrency=4)
+    async with Producer(fast_settings, redis_server.url, events) as producer:
+        one = await asyncio.wait_for(producer.run("increment", 41), 10)
+        submitted = [await producer.submit("echo", f"plain {i}") for i in range(10)]
+        ran = await asyncio.wait_for(asyncio.gather(*(producer.run("increment", i) for i in range(30))), 20)
+        collected = await asyncio.wait_for(producer.wait_all(), 15)
+        assert not producer.pending
+    worker.request_stop()
+    await asyncio.wait_for(task, 10)
+    assert one.ok and one.result.value == 42
+    assert [o.result.value for o in ran] == [i + 1 for i in range(30)]
+    assert sorted(o.job_id for o in collected) == sorted(j.id for j in submitted)
+
+
+async def test_run_without_a_worker_ends_at_its_deadline(redis_server, fast_settings, events):
+    async with Producer(fast_settings, redis_server.url, events) as producer:
+        outcome = await asyncio.wait_for(producer.run("echo", 1, wait_seconds=0.5), 5)
+    assert outcome.state is JobState.TIMED_OUT and outcome.result is None
+
+
 async def test_failing_job_reports_failure_after_max_attempts(redis_server, fast_settings, events):
     worker, task = await run_worker(fast_settings, redis_server.url, events)
     async with Producer(fast_settings, redis_server.url, events) as producer:
