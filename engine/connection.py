@@ -125,7 +125,8 @@ class RedisLink:
         """The dedicated connection of one hot loop (claim, ack, submit, collect), made on first use."""
         lane = self._lanes.get(name)
         if lane is None:
-            lane = self._lanes[name] = Lane(self.url, **connection_options(self.settings))
+            options = connection_options(self.settings) | {"client_name": f"seawall-{self.role}-{name}"}
+            lane = self._lanes[name] = Lane(self.url, **options)
         return lane
 
     async def call(self, fn: Callable[[Any], Awaitable[T]], *, blocking: bool = False, lane: str | None = None) -> T:

@@ -14,6 +14,10 @@ key                         type     bound
 ``results:<session>``       list     TTL ``result_queue_ttl_seconds`` /
                                      ``worker_result_ttl_seconds``; deleted on
                                      producer shutdown
+``taken:<session>``         list     results the producer took and has not yet
+                                     handed out (at most a drain batch + 1);
+                                     TTL ``result_queue_ttl_seconds``, set in the
+                                     write that fills it; deleted on shutdown
 ``session:<session>``       string   TTL ``3 * heartbeat_seconds``
 ``worker:<worker>``         string   TTL ``lease_seconds``
 ``workers``                 zset     worker ids by last heartbeat; ids silent for
@@ -71,6 +75,9 @@ class Keys:
     @property
     def results_pattern(self) -> str:
         return f"{self.prefix}:results:*"
+
+    def taken(self, session_id: str) -> str:
+        return f"{self.prefix}:taken:{session_id}"
 
     def session(self, session_id: str) -> str:
         return f"{self.prefix}:session:{session_id}"

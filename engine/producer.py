@@ -1,7 +1,8 @@
 """The producer: submits jobs and collects their results from its own result list.
 
-Results come back by BLPOP on ``results:<session>`` with a short timeout, in a
-loop, so a dead Redis or a lost worker can never make a caller wait forever:
+Results come back by BLMOVE from ``results:<session>`` (into ``taken:<session>``,
+see ``_fetch``) with a short timeout, in a loop, so a dead Redis or a lost
+worker can never make a caller wait forever:
 every pending job has a deadline, and passing it is an outcome of its own.
 """
 
@@ -29,10 +30,23 @@ from .deadletters import DeadLetter, DeadLetterStore, DeadReason
 from .events import EventLog
 from .metrics import Metrics
 from .keys import Keys, session_ttl
+from .lane import run_script
 from .redact import redact_url
 from .models import Job, JobState, Result, make_job_id, new_session_id
 
 DRAIN_BATCH = 256
+
+# KEYS: results list, taken list; ARGV: how many, taken's TTL. Moves up to that many
+# results into taken (kept until the next fetch) and returns them.
+_DRAIN = """
+local v = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #v > 0 then
+  redis.call('LTRIM', KEYS[1], #v, -1)
+  redis.call('RPUSH', KEYS[2], unpack(v))
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+return v
+"""
 MAX_REMEMBERED = 10_000  # timed-out jobs whose late result we still recognise
 
 
@@ -89,6 +103,7 @@ class Producer:
         self.session_id = session_id or new_session_id()
         self.keys = Keys(settings.namespace, settings.queue)
         self.result_key = self.keys.results(self.session_id)
+        self.taken_key = self.keys.taken(self.session_id)
         self.clock = clock
         self.rng = rng or random.Random()
         self.link = RedisLink(url, settings, events, client_factory=client_factory, clock=clock, role="producer")
@@ -102,6 +117,9 @@ class Producer:
         self._unrecorded: list[DeadLetter] = []  # result_timeout entries waiting for Redis
         self._heartbeat: asyncio.Task[None] | None = None
         self._collect_lock = asyncio.Lock()
+        self._drain_script = self.link.client.register_script(_DRAIN)
+        self._taken_dirty = False  # taken holds results already handed out: the next fetch deletes them
+        self._taken_unsure = False  # a fetch failed: taken may hold results not handed out yet
         self._waiters: dict[str, asyncio.Future[JobOutcome]] = {}  # jobs a run() call awaits
         self._ready: list[JobOutcome] = []  # outcomes for collect(), gathered while a run() collected
         self._closed = False
@@ -160,7 +178,7 @@ class Producer:
         try:
             async with asyncio.timeout(self.settings.redis_socket_timeout_seconds + 1):
                 left, _ = await self.link.client.pipeline(transaction=True).llen(self.result_key).delete(
-                    self.result_key, self.keys.session(self.session_id)
+                    self.result_key, self.taken_key, self.keys.session(self.session_id)
                 ).execute()
             self.events.emit(
                 "result_queue_deleted", key=self.result_key, session=self.session_id,
@@ -303,8 +321,8 @@ class Producer:
     ) -> JobOutcome:
         """Submit one job and wait for its outcome: done, failed, or timed out at its deadline.
 
-        With nobody else collecting, the LPUSH and a BLPOP for the result go out in
-        one write, so the BLPOP already waits in Redis when the result is pushed.
+        With nobody else collecting, the LPUSH and a BLMOVE for the result go out in
+        one write, so the BLMOVE already waits in Redis when the result is pushed.
         Outcomes of other jobs seen meanwhile go to their own callers, or to ``collect``.
         """
         job = self.build_job(handler, payload, name, max_attempts=max_attempts, timeout=timeout)
@@ -361,20 +379,36 @@ class Producer:
             what)
 
     async def _enqueue_and_fetch(self, item: bytes, what: str) -> list[bytes]:
-        """LPUSH one job and BLPOP our result list in one write (the caller holds the collect lock).
+        """LPUSH one job and wait for results in the same write (the caller holds the collect lock).
 
-        Returns what the BLPOP got; a failed BLPOP (the job is in) is just an empty round.
+        If that write fails, the job goes through the plain enqueue and its retries
+        (its LPUSH may have landed already: at least once, like any retried enqueue).
         """
-        commands = [("LPUSH", self.keys.queue_list, item), ("BLPOP", self.result_key, self.settings.blpop_timeout_seconds)]
-        pushed, hit = await self._with_retries(
-            lambda: self.link.call(lambda c: c.pipeline(commands, raise_on_error=False), blocking=True, lane="collect"),
-            what)
+        replayed = await self._replay_taken()
+        if self._taken_unsure:  # taken could not be re-read: just submit
+            await self._enqueue([item], what)
+            return []
+        try:
+            pushed, *fetched = await self.link.call(
+                lambda c: c.pipeline([("LPUSH", self.keys.queue_list, item), *self._fetch_commands(
+                    self.settings.blpop_timeout_seconds)], raise_on_error=False), blocking=True, lane="collect")
+        except BreakerOpenError as exc:
+            raise SubmitError(f"not submitted ({what}): {exc}") from None
+        except OUTAGE_ERRORS as exc:
+            self._taken_unsure = True
+            self.metrics.inc("enqueue_retries")
+            self.events.emit("enqueue_retry", level="warning", what=what, attempt=1, delay=0, error=describe_error(exc))
+            await self._enqueue([item], what)
+            return replayed
         if isinstance(pushed, RedisError):
             raise pushed  # as from a plain LPUSH: Redis refused the job (OOM, say)
-        if isinstance(hit, RedisError):
-            self.events.emit("collect_failed", level="debug", error=describe_error(hit))
-            return []
-        return [hit[1]] if hit else []
+        try:
+            hit = self._took(fetched)
+        except RedisError as exc:  # the job is in; this round just got nothing
+            self._taken_unsure = True
+            self.events.emit("collect_failed", level="debug", error=describe_error(exc))
+            return replayed
+        return [*replayed, hit] if hit is not None else replayed
 
     async def _with_retries(self, push: Callable[[], Awaitable[Any]], what: str) -> Any:
         """Run ``push`` until Redis answers it, with backoff and full jitter; its reply."""
@@ -422,25 +456,69 @@ class Producer:
                 self._ready.append(outcome)
 
     async def _fetch(self, block: float) -> list[bytes]:
+        """Wait up to ``block`` seconds for results; never raises.
+
+        A result is moved, not popped: BLMOVE (and the drain script) put it in
+        ``taken:<session>``, which the next fetch's write deletes, once what it
+        held has been handed out. If a reply is lost on the way (a connection
+        dropped after Redis moved the result), the next fetch reads ``taken``
+        again first: a result is never lost between Redis and this process, and
+        one seen twice is dropped as a duplicate.
+        """
         if not self.link.breaker.available():
             await asyncio.sleep(min(block, max(0.05, self.link.breaker.snapshot().retry_in)))
             return []
+        raws = await self._replay_taken()
+        if self._taken_unsure:  # taken could not be re-read: nothing is taken until it is
+            await asyncio.sleep(min(block, 0.2))
+            return []
         try:
-            hit = await self.link.call(lambda c: c.execute_command("BLPOP", self.result_key, block), blocking=True,
-                                       lane="collect")
-            if not hit:
-                return []
-            if len(self.pending) <= 1:
-                return [hit[1]]  # nothing else awaited: skip the drain's round trip
-            rest = await self.link.call(lambda c: c.execute_command("LPOP", self.result_key, DRAIN_BATCH),
-                                        lane="collect")
+            hit = self._took(await self.link.call(
+                lambda c: c.pipeline(self._fetch_commands(block), raise_on_error=False), blocking=True, lane="collect"))
+            if hit is None:
+                return raws
+            raws.append(hit)
+            if len(self.pending) > 1:  # more awaited: drain what else is there, in one script
+                raws += await self.link.call(lambda c: run_script(
+                    c, self._drain_script, [self.result_key, self.taken_key],
+                    [DRAIN_BATCH, self.settings.result_queue_ttl_seconds]), lane="collect")
         except (*OUTAGE_ERRORS, BreakerOpenError, RedisError) as exc:
             # An outage, or a blocked call ended by the server (CLIENT UNBLOCK ... ERROR,
             # CLIENT KILL): either way, a short pause and the next round retries.
+            self._taken_unsure = True
             self.events.emit("collect_failed", level="debug", error=describe_error(exc))
             await asyncio.sleep(min(block, 0.2))
+        return raws  # on a failure, at least what was re-read from taken (its DEL may have run)
+
+    def _fetch_commands(self, block: float) -> list[tuple[Any, ...]]:
+        """Delete what the last fetch took (handed out by now), then wait for one more result."""
+        clear = [("DEL", self.taken_key)] if self._taken_dirty and not self._taken_unsure else []
+        return [*clear, ("BLMOVE", self.result_key, self.taken_key, "LEFT", "RIGHT", block),
+                ("EXPIRE", self.taken_key, self.settings.result_queue_ttl_seconds)]
+
+    def _took(self, replies: list[Any]) -> bytes | None:
+        """The result a fetch write got (or None); its first error reply is raised."""
+        for reply in replies:
+            if isinstance(reply, RedisError):
+                raise reply
+        hit = replies[-2]  # BLMOVE's
+        self._taken_dirty = hit is not None
+        return hit
+
+    async def _replay_taken(self) -> list[bytes]:
+        """After a failed fetch: what ``taken`` holds, read (not removed) before anything else."""
+        if not self._taken_unsure:
             return []
-        return [hit[1], *(rest or [])]
+        try:
+            raws = await self.link.call(lambda c: c.execute_command("LRANGE", self.taken_key, 0, -1), lane="collect")
+        except (*OUTAGE_ERRORS, BreakerOpenError, RedisError) as exc:
+            self.events.emit("collect_failed", level="debug", error=describe_error(exc))
+            return []
+        self._taken_unsure = False
+        self._taken_dirty = True
+        if raws:
+            self.events.emit("results_reread", count=len(raws), key=self.taken_key)
+        return list(raws)
 
     def _match(self, raw: bytes) -> JobOutcome | None:
         try:

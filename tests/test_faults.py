@@ -190,6 +190,33 @@ async def test_blocked_calls_ended_by_the_server_are_retried(redis_server, event
     assert all(o.ok for o in outcomes)
 
 
+async def test_results_survive_the_producers_connection_dying_mid_reply(redis_server, events):
+    """The producer's collecting connection is killed again and again while results flow.
+    A kill can land after Redis moved a result but before its reply arrived: that result
+    is read again from ``taken``, so every job still ends done, none timed out."""
+    rt = runtime_for(redis_server.url)
+    admin = redis_server.client()
+    kills = 0
+    async with Producer(rt.settings, rt.url, events) as producer:
+        worker = Worker(rt.settings, rt.url, events, default_registry(), concurrency=8)
+        task = asyncio.create_task(worker.run())
+        jobs = await producer.submit_many("echo", range(3000), wait_seconds=60)
+        collecting = asyncio.create_task(producer.wait_all())
+        while not collecting.done():
+            await asyncio.sleep(0.005)
+            for c in admin.client_list():
+                if c.get("name") == "seawall-producer-collect":
+                    admin.client_kill_filter(_id=int(c["id"]))
+                    kills += 1
+        outcomes = await asyncio.wait_for(collecting, 60)
+        worker.request_stop()
+        await asyncio.wait_for(task, 10)
+    states = {o.state for o in outcomes}
+    assert kills >= 5, f"only {kills} kills: the test did not test much"
+    assert states == {JobState.DONE}, f"{sum(not o.ok for o in outcomes)} of {len(jobs)} not done"
+    assert sorted(o.result.value for o in outcomes) == list(range(3000))
+
+
 async def test_a_claim_whose_reply_was_lost_goes_back_to_the_queue(redis_server, fast_settings, events):
     """Redis moved a job into a live worker's processing list, but the worker never got the
     reply (its connection dropped): no task runs it and no reaper takes it from a live worker."""

@@ -21,7 +21,7 @@ def clock_text(ts: float) -> str:
 
 
 class ResultsLog(RichLog):
-    """Each BLPOP arrival: time, job, outcome, latency."""
+    """Each result as it arrives: time, job, outcome, latency."""
 
     DEFAULT_CSS = """
     ResultsLog { height: 1fr; }
