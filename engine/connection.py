@@ -15,7 +15,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import AuthenticationError, AuthorizationError, InvalidResponse, RedisError, ResponseError
+from redis.exceptions import (
+    AuthenticationError, AuthorizationError, InvalidResponse, OutOfMemoryError, RedisError, ResponseError,
+)
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .breaker import BreakerSnapshot, BreakerState, CircuitBreaker
@@ -76,6 +78,8 @@ def failure_message(exc: BaseException, where: str = "") -> str:
         head = f"Redis{at} needs a password: put it in the URL, redis://:PASSWORD@host:port/0"
     elif is_refusal(exc):
         head = f"Redis refused the connection{at}"
+    elif isinstance(exc, OutOfMemoryError):
+        head = f"Redis is out of memory{at} (used memory is over maxmemory: free some, or raise maxmemory)"
     elif isinstance(exc, InvalidResponse):
         head = f"that is not a Redis server{at} (it answered something else)"
     elif isinstance(exc, OUTAGE_ERRORS):

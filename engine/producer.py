@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
 from pydantic import ValidationError
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
 from .backoff import full_jitter
 from .breaker import BreakerOpenError
@@ -35,6 +35,7 @@ from .redact import redact_url
 from .models import Job, JobState, Result, make_job_id, new_session_id
 
 DRAIN_BATCH = 256
+MAX_REMEMBERED = 10_000  # timed-out jobs whose late result we still recognise
 
 # KEYS: results list, taken list; ARGV: how many, taken's TTL. Moves up to that many
 # results into taken (kept until the next fetch) and returns them.
@@ -47,7 +48,6 @@ if #v > 0 then
 end
 return v
 """
-MAX_REMEMBERED = 10_000  # timed-out jobs whose late result we still recognise
 
 
 @dataclass
@@ -120,6 +120,7 @@ class Producer:
         self._drain_script = self.link.client.register_script(_DRAIN)
         self._taken_dirty = False  # taken holds results already handed out: the next fetch deletes them
         self._taken_unsure = False  # a fetch failed: taken may hold results not handed out yet
+        self._oom_reported = False
         self._waiters: dict[str, asyncio.Future[JobOutcome]] = {}  # jobs a run() call awaits
         self._ready: list[JobOutcome] = []  # outcomes for collect(), gathered while a run() collected
         self._closed = False
@@ -158,7 +159,11 @@ class Producer:
             raise RedisUnavailableError(failure_message(exc, redact_url(self.url))) from None
         self.server_version = str(info.get("redis_version", ""))
         self.run_id = str(info.get("run_id", ""))
-        await self._beat()
+        try:
+            await self._beat()
+        except RedisError as exc:  # answered, but refused: out of memory, an ACL, a read-only replica
+            await self.link.close()
+            raise RedisUnavailableError(failure_message(exc, redact_url(self.url))) from None
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"seawall-heartbeat-{self.session_id}")
 
     async def close(self) -> None:
@@ -400,8 +405,8 @@ class Producer:
             self.events.emit("enqueue_retry", level="warning", what=what, attempt=1, delay=0, error=describe_error(exc))
             await self._enqueue([item], what)
             return replayed
-        if isinstance(pushed, RedisError):
-            raise pushed  # as from a plain LPUSH: Redis refused the job (OOM, say)
+        if isinstance(pushed, RedisError):  # Redis refused the job (out of memory, say)
+            raise SubmitError(f"not submitted ({what}): {failure_message(pushed)}")
         try:
             hit = self._took(fetched)
         except RedisError as exc:  # the job is in; this round just got nothing
@@ -421,6 +426,8 @@ class Producer:
                 raise SubmitError(f"not submitted ({what}): {exc}") from None
             except OUTAGE_ERRORS as exc:
                 last = exc
+            except RedisError as exc:  # answered and refused (out of memory, say): retrying will not help
+                raise SubmitError(f"not submitted ({what}): {failure_message(exc)}") from None
             if attempt + 1 < tries:
                 self.metrics.inc("enqueue_retries")
                 delay = full_jitter(attempt, self.settings.backoff_base_seconds, self.settings.backoff_cap_seconds, self.rng)
@@ -482,13 +489,35 @@ class Producer:
                 raws += await self.link.call(lambda c: run_script(
                     c, self._drain_script, [self.result_key, self.taken_key],
                     [DRAIN_BATCH, self.settings.result_queue_ttl_seconds]), lane="collect")
-        except (*OUTAGE_ERRORS, BreakerOpenError, RedisError) as exc:
-            # An outage, or a blocked call ended by the server (CLIENT UNBLOCK ... ERROR,
-            # CLIENT KILL): either way, a short pause and the next round retries.
+        except ResponseError as exc:
             self._taken_unsure = True
-            self.events.emit("collect_failed", level="debug", error=describe_error(exc))
-            await asyncio.sleep(min(block, 0.2))
-        return raws  # on a failure, at least what was re-read from taken (its DEL may have run)
+            if not isinstance(exc, OutOfMemoryError):
+                return await self._fetch_failed(exc, block, raws)
+            # Redis is full (maxmemory, noeviction) and refuses BLMOVE, which may add to a
+            # list; BLPOP only removes. Reading results frees memory, so this round pops.
+            if not self._oom_reported:
+                self._oom_reported = True
+                self.events.emit("collect_popping", level="warning", error=describe_error(exc),
+                                 note="Redis is out of memory: results are popped until it is not")
+            try:
+                hit = await self.link.call(lambda c: c.execute_command("BLPOP", self.result_key, block),
+                                           blocking=True, lane="collect")
+            except (*OUTAGE_ERRORS, BreakerOpenError, RedisError) as again:
+                return await self._fetch_failed(again, block, raws)
+            return [*raws, hit[1]] if hit else raws
+        except (*OUTAGE_ERRORS, BreakerOpenError, RedisError) as exc:
+            self._taken_unsure = True
+            return await self._fetch_failed(exc, block, raws)
+        self._oom_reported = False
+        return raws
+
+    async def _fetch_failed(self, exc: BaseException, block: float, raws: list[bytes]) -> list[bytes]:
+        """An outage, or a blocked call ended by the server (CLIENT UNBLOCK ... ERROR, CLIENT KILL):
+        a short pause, and the next round retries. What was re-read from taken is still returned
+        (this round's DEL may have run)."""
+        self.events.emit("collect_failed", level="debug", error=describe_error(exc))
+        await asyncio.sleep(min(block, 0.2))
+        return raws
 
     def _fetch_commands(self, block: float) -> list[tuple[Any, ...]]:
         """Delete what the last fetch took (handed out by now), then wait for one more result."""

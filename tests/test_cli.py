@@ -106,6 +106,14 @@ def test_submit_to_a_stopped_server_fails_fast(redis_server):
     assert out.stderr.strip().count("\n") == 0 and "unreachable" in out.stderr
 
 
+def test_submit_to_a_full_redis_says_so_in_one_line(redis_server):
+    redis_server.client().config_set("maxmemory", 1)  # every write that adds memory is refused
+    out = seawall("submit", "--handler", "echo", "--redis-url", redis_server.url, env=FAST)
+    assert out.returncode == 1
+    assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+    assert "out of memory" in out.stderr and "maxmemory" in out.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

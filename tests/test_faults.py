@@ -217,6 +217,25 @@ async def test_results_survive_the_producers_connection_dying_mid_reply(redis_se
     assert sorted(o.result.value for o in outcomes) == list(range(3000))
 
 
+async def test_a_full_redis_still_hands_out_results(redis_server, fast_settings, events):
+    """At maxmemory with noeviction Redis refuses BLMOVE (it may add to a list). Reading
+    results is what frees memory, so the producer pops them instead of waiting it out."""
+    client = redis_server.client()
+    async with Producer(fast_settings, redis_server.url, events) as producer:
+        jobs = [producer.build_job("echo", i) for i in range(5)]
+        producer.expect(jobs)
+        for job in jobs:
+            client.rpush(producer.result_key, Result(job_id=job.id, outcome=Outcome.OK, value=job.payload).to_json())
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("maxmemory", 1)  # every command that may add memory is refused now
+        try:
+            outcomes = await asyncio.wait_for(producer.wait_all(), 10)
+        finally:
+            client.config_set("maxmemory", 0)
+    assert sorted(o.result.value for o in outcomes) == list(range(5))
+    assert len(events.of("collect_popping")) == 1
+
+
 async def test_a_claim_whose_reply_was_lost_goes_back_to_the_queue(redis_server, fast_settings, events):
     """Redis moved a job into a live worker's processing list, but the worker never got the
     reply (its connection dropped): no task runs it and no reaper takes it from a live worker."""
