@@ -631,7 +631,7 @@ class Worker:
                 ok = await self._record(simple, lambda c, rs=simple: self._ack(c, rs), lane="ack")
                 self._settle(simple, ok)
             for record in (r for r in batch if not r.simple):
-                ok = await self._record([record], lambda c, r=record: self._write_failure(c, r), lane="ack")
+                ok = await self._record([record], lambda c, r=record: self._write_failure(c, r))  # a MULTI: the pool
                 self._settle([record], ok)
 
     def _settle(self, records: list[Record], ok: bool) -> None:

@@ -64,6 +64,7 @@ async def test_failing_job_reports_failure_after_max_attempts(redis_server, fast
     await asyncio.wait_for(task, 10)
     assert outcome.state is JobState.FAILED
     assert outcome.result.error == "boom" and outcome.result.error_type == "HandlerFailure"
+    assert worker.fallback_pools == 0, "a failure was recorded only through the fallback pool"
     assert outcome.result.attempts == fast_settings.max_attempts
     dlq = redis_server.client().zrange(Keys("seawall", "default").dlq, 0, -1)
     assert dlq == [job.id.encode()]
