@@ -5,6 +5,7 @@ Precedence: command line > environment ``SEAWALL_*`` > TOML file > defaults.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -122,7 +123,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _read_env(env: Mapping[str, str]) -> dict[str, str]:
-    return {name: env[ENV_PREFIX + name.upper()] for name in Settings.model_fields if ENV_PREFIX + name.upper() in env}
+    """``SEAWALL_<SETTING>`` variables; a misspelt one is refused, as an unknown TOML key is
+    (``SEAWALL_REDIS_ULR`` ignored would quietly mean the embedded server instead of yours)."""
+    known = {ENV_PREFIX + name.upper(): name for name in Settings.model_fields}
+    for var in sorted(env):
+        if var.startswith(ENV_PREFIX) and var not in known:
+            close = difflib.get_close_matches(var, known, n=1)
+            hint = f"did you mean {close[0]}?" if close else "run 'seawall config' to list the settings"
+            raise ConfigError(f"environment variable {var} is not a Seawall setting ({hint}): rename or unset it")
+    return {name: env[var] for var, name in known.items() if var in env}
 
 
 def load_settings(

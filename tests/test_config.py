@@ -73,6 +73,12 @@ def test_unknown_key_in_toml_is_refused(tmp_path):
         load_settings(config_file=path, env={})
 
 
+def test_a_misspelt_environment_variable_is_refused_with_a_suggestion():
+    with pytest.raises(ConfigError, match=r"SEAWALL_REDIS_ULR is not a Seawall setting \(did you mean SEAWALL_REDIS_URL\?\)"):
+        load_settings(env={"SEAWALL_REDIS_ULR": "redis://10.0.0.5:6379/0"}, config_file=None)
+    assert load_settings(env={"SEAWALLET": "not ours", "HOME": "/x"}, config_file=None).settings.queue == "default"
+
+
 def test_bad_toml_and_missing_file_are_one_line(tmp_path):
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(config_file=write(tmp_path, "queue = \n"), env={})
