@@ -142,7 +142,7 @@ def settle(procs: list[subprocess.Popen[bytes]], timeout: float = 30.0) -> None:
         before = now
 
 
-def stop_workers(procs: list[subprocess.Popen[bytes]], grace: float = 15.0) -> None:
+def stop_workers(procs: list[subprocess.Popen[Any]], grace: float = 15.0) -> None:
     """SIGTERM each worker by pid (their graceful stop), then SIGKILL what is left with its children."""
     kids: list[psutil.Process] = []  # Process objects, not pids: kill() checks it is still the same process
     for p in procs:
@@ -303,23 +303,9 @@ def run_child(row: Row, url: str, args: argparse.Namespace) -> dict[str, Any]:
             Path(p).unlink(missing_ok=True)
 
 
-def _end_child(proc: subprocess.Popen[bytes]) -> None:
+def _end_child(proc: subprocess.Popen[Any]) -> None:
     """SIGTERM the child (it stops its workers), then SIGKILL by pid whatever it left."""
-    try:
-        descendants = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    for p in descendants:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
+    stop_workers([proc], grace=20)
 
 
 def summarize(raw: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
 from pydantic import ValidationError
-from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError, RedisError
 
 from .backoff import full_jitter
 from .breaker import BreakerOpenError
@@ -37,14 +37,14 @@ from .models import Job, JobState, Result, make_job_id, new_session_id
 DRAIN_BATCH = 256
 MAX_REMEMBERED = 10_000  # timed-out jobs whose late result we still recognise
 
-# KEYS: results list, taken list; ARGV: how many, taken's TTL. Moves up to that many
-# results into taken (kept until the next fetch) and returns them.
+# KEYS: results list, taken list; ARGV: how many. Moves up to that many results into
+# taken (kept until the next fetch) and returns them. It runs right after a fetch
+# write whose BLMOVE filled taken and whose EXPIRE gave it its TTL.
 _DRAIN = """
 local v = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 if #v > 0 then
   redis.call('LTRIM', KEYS[1], #v, -1)
   redis.call('RPUSH', KEYS[2], unpack(v))
-  redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
 return v
 """
@@ -482,34 +482,34 @@ class Producer:
         try:
             hit = self._took(await self.link.call(
                 lambda c: c.pipeline(self._fetch_commands(block), raise_on_error=False), blocking=True, lane="collect"))
+            self._oom_reported = False
             if hit is None:
                 return raws
             raws.append(hit)
             if len(self.pending) > 1:  # more awaited: drain what else is there, in one script
                 raws += await self.link.call(lambda c: run_script(
-                    c, self._drain_script, [self.result_key, self.taken_key],
-                    [DRAIN_BATCH, self.settings.result_queue_ttl_seconds]), lane="collect")
-        except ResponseError as exc:
+                    c, self._drain_script, [self.result_key, self.taken_key], [DRAIN_BATCH]), lane="collect")
+        except OutOfMemoryError as exc:
             self._taken_unsure = True
-            if not isinstance(exc, OutOfMemoryError):
-                return await self._fetch_failed(exc, block, raws)
-            # Redis is full (maxmemory, noeviction) and refuses BLMOVE, which may add to a
-            # list; BLPOP only removes. Reading results frees memory, so this round pops.
-            if not self._oom_reported:
-                self._oom_reported = True
-                self.events.emit("collect_popping", level="warning", error=describe_error(exc),
-                                 note="Redis is out of memory: results are popped until it is not")
-            try:
-                hit = await self.link.call(lambda c: c.execute_command("BLPOP", self.result_key, block),
-                                           blocking=True, lane="collect")
-            except (*OUTAGE_ERRORS, BreakerOpenError, RedisError) as again:
-                return await self._fetch_failed(again, block, raws)
-            return [*raws, hit[1]] if hit else raws
+            return await self._pop_while_full(exc, block, raws)
         except (*OUTAGE_ERRORS, BreakerOpenError, RedisError) as exc:
             self._taken_unsure = True
             return await self._fetch_failed(exc, block, raws)
-        self._oom_reported = False
         return raws
+
+    async def _pop_while_full(self, exc: OutOfMemoryError, block: float, raws: list[bytes]) -> list[bytes]:
+        """Redis is full (maxmemory, noeviction) and refuses BLMOVE, which may add to a list;
+        BLPOP only removes. Reading results is what frees memory, so this round pops."""
+        if not self._oom_reported:
+            self._oom_reported = True
+            self.events.emit("collect_popping", level="warning", error=describe_error(exc),
+                             note="Redis is out of memory: results are popped until it is not")
+        try:
+            hit = await self.link.call(lambda c: c.execute_command("BLPOP", self.result_key, block),
+                                       blocking=True, lane="collect")
+        except (*OUTAGE_ERRORS, BreakerOpenError, RedisError) as again:
+            return await self._fetch_failed(again, block, raws)
+        return [*raws, hit[1]] if hit else raws
 
     async def _fetch_failed(self, exc: BaseException, block: float, raws: list[bytes]) -> list[bytes]:
         """An outage, or a blocked call ended by the server (CLIENT UNBLOCK ... ERROR, CLIENT KILL):
